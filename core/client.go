@@ -89,15 +89,18 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	if params == nil {
 		params = struct{}{}
 	}
-	if err := writeMessage(conn, varlinkCall2{Method: method, Parameters: params}); err != nil {
-		return fail(err)
-	}
+	werr := writeMessage(conn, varlinkCall2{Method: method, Parameters: params})
 	max := c.MaxReply
 	if max <= 0 {
 		max = 16 << 20
 	}
+	// After a failed write, the daemon may still have sent an error reply
+	// (a refused peer, a busy daemon) before closing: read it.
 	msg, err := readMessage(c.r, max)
 	if err != nil {
+		if werr != nil {
+			return fail(werr)
+		}
 		return fail(err)
 	}
 	defer Wipe(msg)

@@ -161,8 +161,11 @@ func (l *testLog) String() string {
 
 func startServer(t testing.TB, svc Service, configure func(*Server)) (string, *Server, *testLog) {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "keyunlock.sock")
+	return startServerAt(t, svc, filepath.Join(t.TempDir(), "keyunlock.sock"), configure)
+}
+
+func startServerAt(t testing.TB, svc Service, path string, configure func(*Server)) (string, *Server, *testLog) {
+	t.Helper()
 	l, err := Listen(path, ListenOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -122,4 +122,3 @@ func ActivatedListeners() (map[string][]net.Listener, error) {
 	}
 	return out, errors.Join(errs...)
 }
-

@@ -266,6 +266,10 @@ func (sc *serverConn) serve() {
 	sc.peer = peer
 	if err := s.Access.Check(peer); err != nil {
 		s.logf("keyunlock: refusing a connection: %v", err)
+		// Varlink clients speak first: wait briefly for the call so that the
+		// error is its reply, then close.
+		sc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		readMessage(bufio.NewReaderSize(sc.c, 4096), 64<<10)
 		s.refuse(sc.c, &VarlinkError{Name: ErrNamePermissionDenied})
 		return
 	}

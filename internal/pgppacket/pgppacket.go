@@ -53,6 +53,20 @@ func Split(b []byte) ([]Packet, error) {
 	return out, nil
 }
 
+// Next reads the first packet of b and returns its tag, its body and the
+// bytes after it. It fails on partial body lengths, so use it only for the
+// leading packets of a message (PKESKs) or for key files.
+func Next(b []byte) (tag int, body, rest []byte, err error) {
+	tag, hdr, n, err := header(b)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if n > len(b)-hdr {
+		return 0, nil, nil, fmt.Errorf("declared length %d exceeds the %d bytes left", n, len(b)-hdr)
+	}
+	return tag, b[hdr : hdr+n], b[hdr+n:], nil
+}
+
 func header(b []byte) (tag, hdrLen, bodyLen int, err error) {
 	if len(b) < 2 {
 		return 0, 0, 0, errors.New("truncated packet header")

@@ -241,8 +241,9 @@ func (ks *Keystore) resolve(ctx context.Context, sel string) ([]Key, error) {
 
 // Unlock unlocks the key named by sel with a passphrase or PIN. When several
 // keys match (the same key in two places), the first available locked one is
-// used, skipping card keys that may not be tried. A PIN-locked key with one try left is refused unless opts.Force is
-// set, and a blocked PIN is refused outright: no VERIFY is sent then.
+// used, skipping card keys that may not be tried: a PIN-locked key with one
+// try left is refused unless opts.Force is set, and a blocked PIN is refused
+// outright. No VERIFY is sent then.
 func (ks *Keystore) Unlock(ctx context.Context, sel string, secret []byte, opts UnlockOptions) error {
 	keys, err := ks.resolve(ctx, sel)
 	if err != nil {

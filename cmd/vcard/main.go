@@ -6,7 +6,8 @@
 //
 // With Debian's pcscd and vsmartcard-vpcd installed, the card appears in the
 // reader "Virtual PCD 00 00" (port 35963) or "Virtual PCD 00 01" (35964).
-// The card keeps its persistent state in DIR. Stop it with Ctrl-C, which
+// The card is the OpenPGP card simulator of card/sim (PW1 123456, PW3
+// 12345678 when new); it keeps its persistent state in DIR. Stop it with Ctrl-C, which
 // pcscd sees as the card being removed.
 package main
 
@@ -25,7 +26,7 @@ import (
 func main() {
 	state := flag.String("state", "", "directory holding the card's persistent state (created if missing)")
 	addr := flag.String("vpcd", vpcd.DefaultAddr, "host:port of the vpcd slot to plug the card into")
-	quirks := flag.String("quirks", "", "comma-separated list of card quirks to simulate")
+	quirks := flag.String("quirks", "", "comma-separated card quirks: noext, t0, gnuk, yubikey, pin63cx, kdf, uif, maxresp=N, touch=DURATION|never, touchtimeout=DURATION, apdudelay=DURATION")
 	verbose := flag.Bool("v", false, "log connection events")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: vcard -state DIR [-vpcd HOST:PORT] [-quirks LIST]\n\n")

@@ -24,7 +24,7 @@ func TestVcardServesCard(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-state", t.TempDir(), "-vpcd", srv.SlotAddr(0))
+	cmd := exec.CommandContext(ctx, bin, "-state", t.TempDir(), "-vpcd", srv.SlotAddr(0), "-quirks", "yubikey")
 	var log strings.Builder
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
@@ -36,10 +36,13 @@ func TestVcardServesCard(t *testing.T) {
 	if err := srv.WaitPresent(wctx, 0, true); err != nil {
 		t.Fatalf("%v; vcard log:\n%s", err, log.String())
 	}
-	sel := exec.Command(tools["opensc-tool"], "-r", "0", "-a", "-s", "00 A4 04 00 06 D2 76 00 01 24 01")
+	sel := exec.Command(tools["opensc-tool"], "-r", "0", "-a", "-s", "00 A4 04 00 06 D2 76 00 01 24 01", "-s", "00 CA 00 4F 00")
 	sel.Env = append(os.Environ(), srv.Env())
 	out, err := sel.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "3b:80:80:01:01") || !strings.Contains(string(out), "Received (SW1=0x90, SW2=0x00)") {
+	// The simulator's ATR carries the OpenPGP historical bytes, and the
+	// AID names Yubico (0006) under the yubikey quirk.
+	if err != nil || !strings.Contains(string(out), "3b:88:80:01:00:73:00:00:e0:05:90:00") ||
+		!strings.Contains(string(out), "Received (SW1=0x90, SW2=0x00)") || !strings.Contains(string(out), "D2 76 00 01 24 01 03 04 00 06") {
 		t.Fatalf("opensc-tool: %v\n%s", err, out)
 	}
 }

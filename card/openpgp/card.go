@@ -27,6 +27,7 @@ var (
 	ErrTouchTimeout = errors.New("the card was not touched in time")
 	ErrNoKey        = errors.New("no key in the card's slot")
 	ErrNotVerified  = errors.New("PIN not verified, or touch missing")
+	ErrPINFormat    = errors.New("the card rejected the PIN's format")
 )
 
 // Card is an OpenPGP card application reached through an iso7816.Client.

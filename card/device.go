@@ -145,6 +145,9 @@ func (d *Device) close() {
 
 // name is how messages refer to the card: "card 0006:23852774 in reader …".
 func (d *Device) name() string {
+	if d.ard == nil {
+		return fmt.Sprintf("the card in reader %q", d.reader)
+	}
 	return fmt.Sprintf("card %s in reader %q", d.source(), d.reader)
 }
 

@@ -20,7 +20,7 @@ func newPCSCConnector() (Connector, error) { return NewPCSCConnector() }
 func NewPCSCConnector(opts ...pcsc.Option) (Connector, error) {
 	c, err := pcsc.EstablishContext(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the smart-card service: %w (start pcscd, or check that the initrd includes it)", err)
+		return nil, fmt.Errorf("cannot reach the smart-card service: %w", err)
 	}
 	return &pcscConnector{ctx: c}, nil
 }

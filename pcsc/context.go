@@ -33,8 +33,14 @@ func EstablishContext(opts ...Option) (*Context, error) {
 		return nil, fmt.Errorf("pcsc: protocol 4.%d is not supported (4.4 to 4.6 are)", o.minor)
 	}
 	c := &Context{path: o.socket, opt: o}
-	d := net.Dialer{Timeout: o.callTimeout}
-	conn, err := d.Dial("unix", o.socket)
+	dial := o.dial
+	if dial == nil {
+		dial = func() (net.Conn, error) {
+			d := net.Dialer{Timeout: o.callTimeout}
+			return d.Dial("unix", o.socket)
+		}
+	}
+	conn, err := dial()
 	if err != nil {
 		return nil, &ServiceError{Path: o.socket, Op: "dial", Err: err}
 	}

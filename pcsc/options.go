@@ -1,6 +1,7 @@
 package pcsc
 
 import (
+	"net"
 	"os"
 	"time"
 )
@@ -26,6 +27,7 @@ type options struct {
 	callTimeout     time.Duration
 	transmitTimeout time.Duration
 	sharingTimeout  time.Duration
+	dial            func() (net.Conn, error) // tests: replaces dialling the socket
 }
 
 // An Option configures EstablishContext.

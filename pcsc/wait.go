@@ -22,7 +22,7 @@ const (
 
 // atrSettle is how long to wait for pcscd to publish the ATR of a card it
 // has just reported present (PCSCLITE_STATUS_POLL_RATE + 10 ms).
-const atrSettle = 410 * time.Millisecond
+var atrSettle = 410 * time.Millisecond
 
 // GetStatusChange blocks until the state of one of the readers differs from
 // its CurrentState, the timeout expires (ErrTimeout) or Cancel is called

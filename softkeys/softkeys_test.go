@@ -39,7 +39,7 @@ func load(t testing.TB, k *fixtures.Key) (*File, *Key) {
 var _ core.Backend = (*Backend)(nil)
 var _ core.Device = (*File)(nil)
 var _ core.Key = (*Key)(nil)
-var _ interface{ Describe(*core.KeyInfo) } = (*Key)(nil)
+var _ core.KeyDescriber = (*Key)(nil)
 
 // TestFixtures loads every fixture key, checks the lock state, unlocks with
 // a wrong and the right passphrase, and decrypts every message made for it

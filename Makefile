@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION)
 
 export KEYUNLOCK_TEST_STRICT := 1
 
-.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short
+.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard
 
 all: build
 
@@ -29,6 +29,11 @@ vet:
 unit: build
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m ./...
 
+# The differential test of pcsc/ against libpcsclite (github.com/ebfe/scard,
+# cgo, libpcsclite-dev): the only cgo build, test-only.
+test-scard:
+	CGO_ENABLED=1 $(GO) test -count=1 -tags scard ./pcsc/...
+
 # Fuzzing: every FuzzXxx target of the module, FUZZTIME each (scripts/fuzz.sh).
 FUZZTIME ?= 60s
 fuzz:
@@ -47,7 +52,7 @@ demo: build
 	@bash -o pipefail -c '$(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head'
 
 # make test is what CI runs (.ci/run): install what is missing, then every test.
-test: test-deps vet unit fuzz-short
+test: test-deps vet unit test-scard fuzz-short
 
 clean:
 	rm -rf bin

@@ -16,7 +16,7 @@ import (
 const passphrase = "correct horse battery"
 
 // fixtureVersion changes whenever the fixture layout below changes.
-const fixtureVersion = "v1"
+const fixtureVersion = "v2"
 
 // fixture is the enrolled key material and the encrypted disks, made once
 // and cached: a soft key protected by passphrase, and two LUKS2 volumes
@@ -35,9 +35,13 @@ type fixture struct {
 	DataMarker string
 }
 
-// binary builds the static keyunlock binary into the cache and returns its path.
+// binary builds the static keyunlock binary into the cache and returns its
+// path; $KEYUNLOCK_BOOT_BIN names a prebuilt binary to test instead.
 func binary(t testing.TB) string {
 	t.Helper()
+	if b := os.Getenv("KEYUNLOCK_BOOT_BIN"); b != "" {
+		return b
+	}
 	out := filepath.Join(cacheDir(t), "keyunlock")
 	start := time.Now()
 	run(t, repoRoot(t), []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/keyunlock")
@@ -59,7 +63,7 @@ func getFixture(t testing.TB) *fixture {
 	dir := filepath.Join(cacheDir(t), "fixture-"+fixtureVersion+"-"+hashInputs(t, filepath.Join(repoRoot(t), "boot", "testdata", "rootinit.sh")))
 	f := &fixture{
 		Dir:        dir,
-		SecretKey:  filepath.Join(dir, "conf", "secret", "boot-test.asc"),
+		SecretKey:  filepath.Join(dir, "conf", "keys.d", "boot-test.asc"),
 		RootImg:    filepath.Join(dir, "root.img"),
 		DataImg:    filepath.Join(dir, "data.img"),
 		ConfDir:    filepath.Join(dir, "conf"),
@@ -84,7 +88,7 @@ func getFixture(t testing.TB) *fixture {
 
 func makeFixture(t testing.TB, f *fixture) {
 	start := time.Now()
-	for _, d := range []string{f.Dir, filepath.Join(f.ConfDir, "keys"), filepath.Join(f.ConfDir, "secret")} {
+	for _, d := range []string{f.Dir, filepath.Join(f.ConfDir, "keys"), filepath.Join(f.ConfDir, "keys.d")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -127,8 +131,8 @@ func makeFixture(t testing.TB, f *fixture) {
 	// into the root file system too.
 	uuids := map[string]string{"root": newUUID(), "data": newUUID()}
 	vol := "# name device keyfile key options\n" +
-		"root UUID=" + uuids["root"] + " keys/root.pgp secret/boot-test.asc\n" +
-		"data UUID=" + uuids["data"] + " keys/data.pgp secret/boot-test.asc luks,noauto\n"
+		"root UUID=" + uuids["root"] + " keys/root.pgp keys.d/boot-test.asc\n" +
+		"data UUID=" + uuids["data"] + " keys/data.pgp keys.d/boot-test.asc luks,noauto\n"
 	os.WriteFile(filepath.Join(f.ConfDir, "volumes"), []byte(vol), 0o644)
 
 	// Root: a busybox system whose init reports what it sees (rootinit.sh).

@@ -45,10 +45,11 @@ if type plymouth > /dev/null 2>&1 && plymouth --ping 2> /dev/null; then
         --number-of-tries="$tries" \
         --command="/bin/sh -c 'keyunlock decrypt $keyarg --passphrase-file /dev/stdin $keyfile | cryptsetup -d - luksOpen $dev $name'"
 else
-    # keyunlock prompts on the console itself (it needs it as its terminal)
-    # and retries a wrong passphrase. The key goes through a pipe only.
+    # keyunlock prompts on the console itself (its stdin is the console
+    # terminal) and asks again after a wrong passphrase. The key goes
+    # through a pipe only.
     # shellcheck disable=SC2086
-    setsid -c -w keyunlock decrypt $keyarg "$keyfile" < /dev/console 2> /dev/console \
+    keyunlock decrypt $keyarg "$keyfile" < /dev/console 2> /dev/console \
         | cryptsetup -d - luksOpen "$dev" "$name"
 fi
 

@@ -9,6 +9,7 @@
 #                                   crypttab options (default "luks"; "noauto" = the
 #                                   daemon serves the key but the initrd does not unlock)
 #   /etc/keyunlock/keys/NAME.pgp    the LUKS key of NAME, encrypted to the OpenPGP key
+#   /etc/keyunlock/keys.d/          soft secret keys (KEY files land here in the image)
 # dracut.conf variables (all optional):
 #   keyunlock_confdir   configuration directory on the build host (/etc/keyunlock)
 #   keyunlock_bin       the static keyunlock binary (first keyunlock in PATH)
@@ -86,7 +87,7 @@ install() {
 
     # The volumes file goes into the image with every path rewritten to where
     # the file lands in the image (/etc/keyunlock/...).
-    mkdir -p "$initdir/etc/keyunlock/keys" "$initdir/etc/keyunlock/secret"
+    mkdir -p "$initdir/etc/keyunlock/keys" "$initdir/etc/keyunlock/keys.d"
     : > "$initdir/etc/keyunlock/volumes"
     while read -r name dev keyfile key opts; do
         [[ $dev == UUID=* || $dev == /* ]] || _keyunlock_fail "volume $name: device $dev must be UUID=... or a path"
@@ -97,9 +98,9 @@ install() {
         if [[ $key != - ]]; then
             src=$(_keyunlock_path "$key")
             [[ -f $src ]] || _keyunlock_fail "volume $name: secret key $src is missing"
-            inst_simple "$src" "/etc/keyunlock/secret/${src##*/}"
-            chmod 0600 "$initdir/etc/keyunlock/secret/${src##*/}"
-            key="/etc/keyunlock/secret/${src##*/}"
+            inst_simple "$src" "/etc/keyunlock/keys.d/${src##*/}"
+            chmod 0600 "$initdir/etc/keyunlock/keys.d/${src##*/}"
+            key="/etc/keyunlock/keys.d/${src##*/}"
         fi
         echo "$name $dev /etc/keyunlock/keys/$name.pgp $key $opts" >> "$initdir/etc/keyunlock/volumes"
     done < <(_keyunlock_volumes)
@@ -139,7 +140,7 @@ _keyunlock_install_systemd() {
 # each volume before cryptroot-ask asks for a passphrase.
 _keyunlock_install_shell() {
     local name dev keyfile key opts uuid
-    inst_multiple setsid readlink
+    inst_multiple readlink
     inst_script "$moddir/keyunlock-unlock.sh" /sbin/keyunlock-unlock
     inst_rules "$moddir/69-keyunlock.rules"
     # Make cryptroot-ask (the passphrase fallback) handle each volume under

@@ -16,7 +16,7 @@ import (
 const passphrase = "correct horse battery"
 
 // fixtureVersion changes whenever the fixture layout below changes.
-const fixtureVersion = "v2"
+const fixtureVersion = "v3"
 
 // fixture is the enrolled key material and the encrypted disks, made once
 // and cached: a soft key protected by passphrase, and two LUKS2 volumes
@@ -114,8 +114,9 @@ func makeFixture(t testing.TB, f *fixture) {
 		t.Fatalf("gpg key listing without fingerprint/subkey:\n%s", colons)
 	}
 	os.WriteFile(filepath.Join(f.Dir, "keyids"), []byte(fpr+" "+subKeyID+"\n"), 0o644)
-	os.WriteFile(f.SecretKey, []byte(gpg("--armor", "--export-secret-keys", fpr)), 0o600)
-	os.WriteFile(filepath.Join(f.ConfDir, "boot-test.pub.asc"), []byte(gpg("--armor", "--export", fpr)), 0o644)
+	gpg("--armor", "--output", f.SecretKey, "--export-secret-keys", fpr)
+	os.Chmod(f.SecretKey, 0o600)
+	gpg("--armor", "--output", filepath.Join(f.ConfDir, "boot-test.pub.asc"), "--export", fpr)
 
 	// The LUKS keys, enrolled: each encrypted to the OpenPGP key.
 	keyPaths := map[string]string{}

@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION)
 
 export KEYUNLOCK_TEST_STRICT := 1
 
-.PHONY: all build test test-deps vet unit demo clean install uninstall boot-test
+.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard install uninstall boot-test
 
 all: build
 
@@ -29,8 +29,30 @@ vet:
 unit: build
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/boot$$')
 
+# The differential test of pcsc/ against libpcsclite (github.com/ebfe/scard,
+# cgo, libpcsclite-dev): the only cgo build, test-only.
+test-scard:
+	CGO_ENABLED=1 $(GO) test -count=1 -tags scard ./pcsc/...
+
+# Fuzzing: every FuzzXxx target of the module, FUZZTIME each (scripts/fuzz.sh).
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# A short run of every fuzz target, part of make test.
+fuzz-short:
+	FUZZTIME=2s scripts/fuzz.sh
+
+# The demo: unlock the bundled sample keyfile with the bundled sample key
+# (testdata/demo/README says how they were made).
+DEMO := testdata/demo
+demo: build
+	@echo "demo: the sample key's passphrase is '$$(cat $(DEMO)/passphrase)' (from $(DEMO)/passphrase)"
+	@echo "demo: $(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head"
+	@bash -o pipefail -c '$(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head'
+
 # make test is what CI runs (.ci/run): install what is missing, then every test.
-test: test-deps vet unit boot-test
+test: test-deps vet unit test-scard fuzz-short boot-test
 
 clean:
 	rm -rf bin

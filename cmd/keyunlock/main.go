@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/keyunlock/keyunlock/core"
 )
 
 // Version is the keyunlock version, set at build time with -ldflags -X.
@@ -102,7 +104,18 @@ func runMain(ctx context.Context, env *cliEnv, args []string) int {
 	return code
 }
 
+// hardenQuietly lists the commands that handle no secret and so print no
+// hardening warning.
+var hardenQuietly = map[string]bool{"help": true, "-h": true, "--help": true, "version": true, "-version": true, "--version": true}
+
 func main() {
+	// Keep secrets out of core dumps, debuggers and swap before anything is read.
+	warnings := core.HardenProcess()
+	if len(os.Args) > 1 && !hardenQuietly[os.Args[1]] {
+		for _, w := range warnings {
+			fmt.Fprintf(os.Stderr, "keyunlock: warning: %s\n", w)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
 	stop()

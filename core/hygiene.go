@@ -1,0 +1,134 @@
+package core
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// NoMlockEnv names the environment variable that, set to "1", stops
+// HardenProcess from locking memory (core dumps stay disabled).
+const NoMlockEnv = "KEYUNLOCK_NO_MLOCK"
+
+var (
+	hardenOnce     sync.Once
+	hardenWarnings []string
+)
+
+// HardenProcess keeps secrets out of core dumps, debuggers and swap. It
+// marks the process non-dumpable (prctl PR_SET_DUMPABLE 0, which also stops
+// other processes of the same user from ptracing it or reading its memory),
+// sets RLIMIT_CORE to 0, and locks current and future memory with
+// mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT).
+//
+// Memory is locked only when that cannot make later allocations fail: with
+// CAP_IPC_LOCK, or when RLIMIT_MEMLOCK is (or can be raised to) unlimited.
+// Under a finite limit, MCL_FUTURE makes every new mapping count against the
+// limit, and the Go runtime aborts when its heap cannot grow, so memory is
+// left unlocked and a warning says so. MCL_ONFAULT locks pages only as they
+// are touched, so Go's address-space reservations cost nothing; the memory an
+// Argon2 key derivation touches is locked in full and must fit in RAM.
+//
+// Setting KEYUNLOCK_NO_MLOCK=1 skips the locking. HardenProcess runs once per
+// process; later calls return the first call's warnings. The warnings are
+// the steps that failed, worded for users; a warning about unlocked memory is
+// only returned when swap is active, since without swap nothing is paged out.
+func HardenProcess() []string {
+	hardenOnce.Do(func() {
+		hardenWarnings = hardenProcess(hardenConfig{
+			noMlock:    os.Getenv(NoMlockEnv) == "1",
+			swapActive: swapActive,
+		})
+	})
+	return hardenWarnings
+}
+
+type hardenConfig struct {
+	noMlock    bool
+	swapActive func() bool
+	// alwaysWarn reports a memory-locking failure even without swap (tests).
+	alwaysWarn bool
+}
+
+func hardenProcess(cfg hardenConfig) []string {
+	var warns []string
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		warns = append(warns, fmt.Sprintf("cannot mark the process non-dumpable (prctl PR_SET_DUMPABLE): %v; secrets could appear in a core dump", err))
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
+		warns = append(warns, fmt.Sprintf("cannot disable core dumps (setrlimit RLIMIT_CORE): %v", err))
+	}
+	if cfg.noMlock {
+		return warns
+	}
+	if err := lockMemory(); err != nil {
+		if cfg.alwaysWarn || (cfg.swapActive != nil && cfg.swapActive()) {
+			warns = append(warns, fmt.Sprintf("memory is not locked, so passphrases, PINs and keys may be written to swap: %v (set %s=1 to silence this)", err, NoMlockEnv))
+		}
+	}
+	return warns
+}
+
+// errMemlockLimit is wrapped when locking was skipped because of RLIMIT_MEMLOCK.
+var errMemlockLimit = errors.New("memory lock limit too small")
+
+func lockMemory() error {
+	if !hasCapability(unix.CAP_IPC_LOCK) {
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
+			return fmt.Errorf("getrlimit RLIMIT_MEMLOCK: %w", err)
+		}
+		if lim.Cur != lim.Max {
+			raised := unix.Rlimit{Cur: lim.Max, Max: lim.Max}
+			if unix.Setrlimit(unix.RLIMIT_MEMLOCK, &raised) == nil {
+				lim = raised
+			}
+		}
+		if lim.Cur != unix.RLIM_INFINITY {
+			return fmt.Errorf("%w: RLIMIT_MEMLOCK is %d KiB and the process lacks CAP_IPC_LOCK; run keyunlock as root or raise the limit (ulimit -l unlimited, LimitMEMLOCK=infinity)", errMemlockLimit, lim.Cur/1024)
+		}
+	}
+	err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 4.4 lack MCL_ONFAULT.
+		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+	}
+	if err != nil {
+		return fmt.Errorf("mlockall: %w", err)
+	}
+	return nil
+}
+
+// hasCapability reports whether the calling thread has capability c in its
+// effective set. Go applies credential changes to all threads, so the answer
+// holds for the process.
+func hasCapability(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
+}
+
+// swapActive reports whether any swap area is in use, per /proc/swaps.
+func swapActive() bool {
+	f, err := os.Open("/proc/swaps")
+	if err != nil {
+		return true // unknown: assume the worst
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" {
+			n++
+		}
+	}
+	return n > 1 // the first line is the header
+}

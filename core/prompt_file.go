@@ -1,0 +1,116 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// maxSecret bounds a passphrase or PIN line.
+const maxSecret = 4096
+
+// aLongTimeAgo is a deadline that makes blocked reads return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// FilePrompter answers with the first line of a file or file descriptor,
+// without its trailing newline. It holds one secret: asked again (because
+// the secret was wrong) it returns an error wrapping ErrNoMoreSecrets.
+type FilePrompter struct {
+	mu   sync.Mutex
+	name string
+	open func() (io.ReadCloser, error)
+	used bool
+}
+
+// NewFilePrompter answers with the first line of the file at path.
+func NewFilePrompter(path string) *FilePrompter {
+	return &FilePrompter{
+		name: "passphrase file " + path,
+		open: func() (io.ReadCloser, error) { return os.Open(path) },
+	}
+}
+
+// NewFDPrompter answers with the first line read from file descriptor fd,
+// which is read once and closed.
+func NewFDPrompter(fd int) *FilePrompter {
+	return &FilePrompter{
+		name: fmt.Sprintf("passphrase fd %d", fd),
+		open: func() (io.ReadCloser, error) {
+			f := os.NewFile(uintptr(fd), fmt.Sprintf("fd %d", fd))
+			if f == nil {
+				return nil, fmt.Errorf("fd %d is not open", fd)
+			}
+			return f, nil
+		},
+	}
+}
+
+// Ask returns the secret once; later calls wrap ErrNoMoreSecrets.
+func (p *FilePrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used {
+		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
+	}
+	p.used = true
+	f, err := p.open()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.name, err)
+	}
+	defer f.Close()
+	secret, err := readLine(f, maxSecret)
+	if err != nil && !errors.Is(err, io.EOF) {
+		Wipe(secret)
+		return nil, fmt.Errorf("%s: %w", p.name, err)
+	}
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("%s is empty: put the passphrase on its first line", p.name)
+	}
+	return secret, nil
+}
+
+// Notify does nothing: there is nobody to tell.
+func (p *FilePrompter) Notify(ctx context.Context, msg string) {}
+
+// readLine reads one line of at most max bytes, byte by byte so that nothing
+// after the newline is consumed, and strips "\n" or "\r\n". It returns
+// io.EOF (with what was read) when the input ends without a newline.
+func readLine(r io.Reader, max int) ([]byte, error) {
+	buf := make([]byte, 0, 128)
+	var b [1]byte
+	for {
+		n, err := r.Read(b[:])
+		if n == 1 {
+			if b[0] == '\n' {
+				if l := len(buf); l > 0 && buf[l-1] == '\r' {
+					buf[l-1] = 0
+					buf = buf[:l-1]
+				}
+				return buf, nil
+			}
+			if len(buf) >= max {
+				Wipe(buf)
+				return nil, fmt.Errorf("line longer than %d bytes", max)
+			}
+			if len(buf) == cap(buf) {
+				nb := make([]byte, len(buf), 2*cap(buf))
+				copy(nb, buf)
+				Wipe(buf)
+				buf = nb
+			}
+			buf = append(buf, b[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if l := len(buf); l > 0 && buf[l-1] == '\r' {
+					buf = buf[:l-1]
+				}
+			}
+			return buf, err
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// TerminalPrompter asks on the controlling terminal with echo turned off.
+// It opens /dev/tty, so it works when stdin carries the message; without a
+// controlling terminal it falls back to stdin if stdin is a terminal.
+//
+// Other prompters (the systemd password agent, plymouth) implement the same
+// Prompter interface; the CLI picks one.
+type TerminalPrompter struct {
+	mu sync.Mutex // one question at a time
+}
+
+// NewTerminalPrompter returns a prompter on the controlling terminal, or an
+// error when there is no terminal to ask on.
+func NewTerminalPrompter() (*TerminalPrompter, error) {
+	f, err := openTerminal()
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return &TerminalPrompter{}, nil
+}
+
+// openTerminal opens /dev/tty, or returns stdin when it is a terminal.
+func openTerminal() (*os.File, error) {
+	if f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
+		return f, nil
+	}
+	if isTerminal(int(os.Stdin.Fd())) {
+		fd, err := unix.Dup(int(os.Stdin.Fd()))
+		if err != nil {
+			return nil, fmt.Errorf("terminal: %w", err)
+		}
+		return os.NewFile(uintptr(fd), "/dev/stdin"), nil
+	}
+	return nil, errors.New("no terminal to ask for the secret on")
+}
+
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+// Ask shows req.Message on the terminal and reads one line without echo.
+func (p *TerminalPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tty, err := openTerminal()
+	if err != nil {
+		return nil, err
+	}
+	defer tty.Close()
+	fd := int(tty.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, fmt.Errorf("terminal: %w", err)
+	}
+	noEcho := *old
+	noEcho.Lflag &^= unix.ECHO
+	noEcho.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
+		return nil, fmt.Errorf("terminal: cannot turn echo off: %w", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+
+	fmt.Fprintf(tty, "%s ", req.Message)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			// Unblock the read; the deferred restore still runs.
+			tty.SetReadDeadline(aLongTimeAgo)
+		case <-done:
+		}
+	}()
+	secret, err := readLine(tty, maxSecret)
+	fmt.Fprintln(tty)
+	if ctx.Err() != nil {
+		Wipe(secret)
+		return nil, ctx.Err()
+	}
+	if err != nil && !(errors.Is(err, io.EOF) && len(secret) > 0) {
+		Wipe(secret)
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("terminal closed before a secret was typed")
+		}
+		return nil, fmt.Errorf("terminal: %w", err)
+	}
+	return secret, nil
+}
+
+// Notify prints msg on the terminal, or on stderr when there is none.
+func (p *TerminalPrompter) Notify(ctx context.Context, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tty, err := openTerminal(); err == nil {
+		fmt.Fprintln(tty, msg)
+		tty.Close()
+		return
+	}
+	fmt.Fprintln(os.Stderr, msg)
+}

@@ -1,0 +1,525 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server serves a Service over varlink on UNIX stream sockets: the
+// keyunlock daemon. Every connection's peer is checked with SO_PEERCRED;
+// each connection has its own goroutine, read deadline and request size
+// cap, and the number of connections is bounded, so a slow or vanished
+// client never blocks the others.
+type Server struct {
+	// Service answers the calls, usually a Keystore wrapped in a CacheTTL.
+	Service Service
+	// Access decides which peers may connect. The zero value admits root
+	// and the daemon's own user.
+	Access AccessPolicy
+	// Logger receives one line per refused peer or protocol error; nil logs
+	// to the standard logger. Secrets are never logged.
+	Logger *log.Logger
+	// MaxRequest caps one message in bytes (default 1 MiB).
+	MaxRequest int
+	// MaxConns caps concurrent connections (default 64).
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for that long (default 60 s).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing one reply (default 10 s).
+	WriteTimeout time.Duration
+	// DecryptMessage implements io.keyunlock.Keystore.DecryptMessage; nil
+	// answers Failed. It must authenticate the message before returning.
+	DecryptMessage func(ctx context.Context, svc Service, msg []byte) (*RemoteMessage, error)
+	// Status fills in what the server does not know (version, TTL, key provider...).
+	Status func(ctx context.Context, st *DaemonStatus)
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+	started   time.Time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	once      sync.Once
+}
+
+// RemoteMessage is a decrypted message as DecryptMessage returns it over the wire.
+type RemoteMessage struct {
+	Plaintext []byte
+	FileName  string
+	Result    Result
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("keyunlock server closed")
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.listeners = map[net.Listener]struct{}{}
+		s.conns = map[*serverConn]struct{}{}
+		s.started = time.Now()
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	})
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logger != nil {
+		s.Logger.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
+
+func (s *Server) maxRequest() int {
+	if s.MaxRequest > 0 {
+		return s.MaxRequest
+	}
+	return 1 << 20
+}
+
+func (s *Server) maxConns() int {
+	if s.MaxConns > 0 {
+		return s.MaxConns
+	}
+	return 64
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return 60 * time.Second
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+// Serve accepts connections on l until Shutdown is called or l fails.
+func (s *Server) Serve(l net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporaryAccept(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		sc := &serverConn{s: s, c: c}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			return ErrServerClosed
+		}
+		busy := len(s.conns) >= s.maxConns()
+		if !busy {
+			s.conns[sc] = struct{}{}
+			s.wg.Add(1)
+		}
+		s.mu.Unlock()
+		if busy {
+			s.logf("keyunlock: refusing a connection: %d connections already open", s.maxConns())
+			go s.refuse(c, &VarlinkError{Name: ErrNameBusy, Parameters: map[string]any{
+				"message": fmt.Sprintf("the keyunlock daemon already serves %d connections; retry later", s.maxConns())}})
+			continue
+		}
+		go sc.serve()
+	}
+}
+
+func isTemporaryAccept(err error) bool {
+	type temporary interface{ Temporary() bool }
+	var t temporary
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// refuse sends one error reply without waiting for a call, then closes.
+func (s *Server) refuse(c net.Conn, e *VarlinkError) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	writeMessage(c, varlinkReply{Parameters: nonNilParams(e.Parameters), Error: e.Name})
+	c.Close()
+}
+
+func nonNilParams(p map[string]any) map[string]any {
+	if p == nil {
+		return map[string]any{}
+	}
+	return p
+}
+
+// Shutdown stops accepting, lets every connection finish the call it is
+// serving, closes idle connections, and waits. When ctx ends first, the
+// remaining calls are canceled and their connections closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.stop()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// serverConn is one client connection.
+type serverConn struct {
+	s    *Server
+	c    net.Conn
+	peer PeerCred
+
+	mu      sync.Mutex
+	busy    bool // a call is being served
+	stopped bool
+}
+
+// stop asks the connection to end after the call in progress.
+func (sc *serverConn) stop() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.stopped = true
+	if !sc.busy {
+		sc.c.SetReadDeadline(time.Now())
+	}
+}
+
+func (sc *serverConn) serve() {
+	s := sc.s
+	defer func() {
+		sc.c.Close()
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	peer, err := PeerCredOf(sc.c)
+	if err != nil {
+		s.logf("keyunlock: refusing a connection: %v", err)
+		s.refuse(sc.c, &VarlinkError{Name: ErrNamePermissionDenied})
+		return
+	}
+	sc.peer = peer
+	if err := s.Access.Check(peer); err != nil {
+		s.logf("keyunlock: refusing a connection: %v", err)
+		// Varlink clients speak first: wait briefly for the call so that the
+		// error is its reply, then close.
+		sc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		readMessage(bufio.NewReaderSize(sc.c, 4096), 64<<10)
+		s.refuse(sc.c, &VarlinkError{Name: ErrNamePermissionDenied})
+		return
+	}
+	r := bufio.NewReaderSize(sc.c, 4096)
+	for {
+		sc.mu.Lock()
+		if sc.stopped {
+			sc.mu.Unlock()
+			return
+		}
+		sc.c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		sc.mu.Unlock()
+		msg, err := readMessage(r, s.maxRequest())
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				sc.mu.Lock()
+				stopped := sc.stopped
+				sc.mu.Unlock()
+				if !stopped {
+					s.logf("keyunlock: closing idle connection from %s", peer)
+				}
+			case errors.Is(err, errMessageTooLarge):
+				s.logf("keyunlock: closing connection from %s: message larger than %d bytes", peer, s.maxRequest())
+				sc.reply(&varlinkReply{Parameters: map[string]any{"parameter": "message",
+					"message": fmt.Sprintf("message larger than %d bytes", s.maxRequest())}, Error: ErrNameInvalidParameter})
+			case errors.Is(err, errUnterminated):
+				s.logf("keyunlock: closing connection from %s: %v", peer, err)
+				sc.reply(&varlinkReply{Parameters: map[string]any{"parameter": "message",
+					"message": err.Error()}, Error: ErrNameInvalidParameter})
+			default:
+				s.logf("keyunlock: connection from %s: %v", peer, err)
+			}
+			return
+		}
+		sc.mu.Lock()
+		sc.busy = true
+		sc.c.SetReadDeadline(time.Time{})
+		sc.mu.Unlock()
+		rep, oneway := s.handle(s.ctx, peer, msg)
+		ok := true
+		if !oneway {
+			ok = sc.reply(rep)
+		}
+		sc.mu.Lock()
+		sc.busy = false
+		sc.mu.Unlock()
+		if !ok {
+			return
+		}
+	}
+}
+
+func (sc *serverConn) reply(rep *varlinkReply) bool {
+	sc.c.SetWriteDeadline(time.Now().Add(sc.s.writeTimeout()))
+	if err := writeMessage(sc.c, rep); err != nil {
+		sc.s.logf("keyunlock: writing reply to %s: %v", sc.peer, err)
+		return false
+	}
+	return true
+}
+
+func errReply(e *VarlinkError) *varlinkReply {
+	return &varlinkReply{Parameters: nonNilParams(e.Parameters), Error: e.Name}
+}
+
+func invalidParam(name, msg string) *varlinkReply {
+	return &varlinkReply{Parameters: map[string]any{"parameter": name, "message": msg}, Error: ErrNameInvalidParameter}
+}
+
+// handle decodes and dispatches one call. It returns the reply and whether
+// the call was oneway.
+func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
+	var call varlinkCall
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	if err := dec.Decode(&call); err != nil || dec.More() {
+		s.logf("keyunlock: malformed call from %s: not a JSON object", peer)
+		return &varlinkReply{Parameters: map[string]any{"parameter": "method",
+			"message": "malformed varlink call: not one JSON object"}, Error: ErrNameServiceInvalid}, false
+	}
+	if call.Method == "" {
+		return &varlinkReply{Parameters: map[string]any{"parameter": "method"}, Error: ErrNameServiceInvalid}, call.Oneway
+	}
+	if call.Upgrade {
+		return &varlinkReply{Parameters: map[string]any{"parameter": "upgrade"}, Error: ErrNameServiceInvalid}, call.Oneway
+	}
+	params := call.Parameters
+	if len(params) == 0 || string(params) == "null" {
+		params = json.RawMessage("{}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(params, &obj); err != nil {
+		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}, call.Oneway
+	}
+	rep := s.dispatch(ctx, call.Method, params, obj)
+	return rep, call.Oneway
+}
+
+// decodeParams decodes params into v after checking required fields exist.
+func decodeParams(params json.RawMessage, obj map[string]json.RawMessage, v any, required ...string) *varlinkReply {
+	for _, r := range required {
+		if raw, ok := obj[r]; !ok || string(raw) == "null" {
+			return &varlinkReply{Parameters: map[string]any{"parameter": r}, Error: ErrNameServiceInvalid}
+		}
+	}
+	if err := json.Unmarshal(params, v); err != nil {
+		name := "parameters"
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			name = te.Field
+		}
+		for k := range obj {
+			if bytes.Contains([]byte(err.Error()), []byte(k)) {
+				name = k
+			}
+		}
+		return &varlinkReply{Parameters: map[string]any{"parameter": name}, Error: ErrNameServiceInvalid}
+	}
+	return nil
+}
+
+func (s *Server) dispatch(ctx context.Context, method string, params json.RawMessage, obj map[string]json.RawMessage) *varlinkReply {
+	ok := func(p any) *varlinkReply { return &varlinkReply{Parameters: p} }
+	switch method {
+	case VarlinkServiceInterface + ".GetInfo":
+		return ok(vlGetInfoReply{
+			Vendor:     "keyunlock",
+			Product:    "keyunlock",
+			Version:    s.version(ctx),
+			URL:        "https://github.com/keyunlock/keyunlock",
+			Interfaces: []string{VarlinkServiceInterface, VarlinkInterface},
+		})
+	case VarlinkServiceInterface + ".GetInterfaceDescription":
+		var a vlGetInterfaceDescriptionArgs
+		if r := decodeParams(params, obj, &a, "interface"); r != nil {
+			return r
+		}
+		switch a.Interface {
+		case VarlinkInterface:
+			return ok(vlGetInterfaceDescriptionReply{Description: keystoreDescription})
+		case VarlinkServiceInterface:
+			return ok(vlGetInterfaceDescriptionReply{Description: serviceDescription})
+		}
+		return &varlinkReply{Parameters: map[string]any{"interface": a.Interface}, Error: ErrNameInterfaceNotFound}
+	case VarlinkInterface + ".ListKeys":
+		keys, err := s.Service.ListKeys(ctx)
+		if err != nil && len(keys) == 0 {
+			return errReply(errorToVarlink(err))
+		}
+		if keys == nil {
+			keys = []KeyInfo{}
+		}
+		rep := vlListKeysReply{Keys: keys}
+		if err != nil {
+			rep.Problem = err.Error()
+		}
+		return ok(rep)
+	case VarlinkInterface + ".Unlock":
+		var a vlUnlockArgs
+		if r := decodeParams(params, obj, &a, "secret"); r != nil {
+			return r
+		}
+		defer Wipe(a.Secret)
+		if err := s.Service.Unlock(ctx, a.Key, a.Secret, UnlockOptions{Force: a.Force}); err != nil {
+			return errReply(errorToVarlink(err))
+		}
+		return ok(struct{}{})
+	case VarlinkInterface + ".Lock":
+		var a vlLockArgs
+		if r := decodeParams(params, obj, &a); r != nil {
+			return r
+		}
+		if err := s.Service.Lock(ctx, a.Key); err != nil {
+			return errReply(errorToVarlink(err))
+		}
+		return ok(struct{}{})
+	case VarlinkInterface + ".Decrypt":
+		var a vlDecryptArgs
+		if r := decodeParams(params, obj, &a, "pkesks"); r != nil {
+			return r
+		}
+		if len(a.PKESKs) == 0 {
+			return invalidParam("pkesks", "no PKESK given: pass the bodies of the message's PKESK packets")
+		}
+		pk := make([]*PKESK, len(a.PKESKs))
+		for i, b := range a.PKESKs {
+			p, err := ParsePKESK(b)
+			if err != nil {
+				return invalidParam("pkesks", fmt.Sprintf("PKESK %d: %v", i, err))
+			}
+			pk[i] = p
+		}
+		res, err := s.Service.DecryptPKESKs(ctx, pk)
+		if err != nil {
+			return errReply(errorToVarlink(err))
+		}
+		rep := ok(vlDecryptReply{Index: res.Index, Fingerprint: res.Fingerprint, Source: res.Source,
+			Algorithm: int(res.SessionKey.Cipher), SessionKey: bytes.Clone(res.SessionKey.Key)})
+		res.SessionKey.Wipe()
+		return rep
+	case VarlinkInterface + ".DecryptMessage":
+		var a vlDecryptMessageArgs
+		if r := decodeParams(params, obj, &a, "message"); r != nil {
+			return r
+		}
+		if s.DecryptMessage == nil {
+			return errReply(&VarlinkError{Name: ErrNameFailed, Parameters: map[string]any{
+				"message": "this daemon does not decrypt whole messages; send the PKESKs with Decrypt"}})
+		}
+		m, err := s.DecryptMessage(ctx, s.Service, a.Message)
+		if err != nil {
+			return errReply(errorToVarlink(err))
+		}
+		m.Result.SessionKey.Wipe()
+		return ok(vlDecryptMessageReply{Plaintext: m.Plaintext, FileName: m.FileName,
+			Index: m.Result.Index, Fingerprint: m.Result.Fingerprint, Source: m.Result.Source})
+	case VarlinkInterface + ".Status":
+		st := DaemonStatus{PID: os.Getpid(), UptimeSeconds: int64(time.Since(s.started).Seconds()),
+			Connections: s.Connections(), Version: "dev"}
+		if keys, err := s.Service.ListKeys(ctx); err == nil {
+			st.Keys = len(keys)
+			for _, k := range keys {
+				if k.Lock != LockNone.String() && !k.Locked {
+					st.Unlocked++
+				}
+			}
+		}
+		if s.Status != nil {
+			s.Status(ctx, &st)
+		}
+		return ok(st)
+	}
+	if iface, _, ok := cutLast(method, "."); !ok || iface != VarlinkInterface && iface != VarlinkServiceInterface {
+		return &varlinkReply{Parameters: map[string]any{"interface": iface}, Error: ErrNameInterfaceNotFound}
+	}
+	return &varlinkReply{Parameters: map[string]any{"method": method}, Error: ErrNameMethodNotFound}
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+func (s *Server) version(ctx context.Context) string {
+	st := DaemonStatus{Version: "dev"}
+	if s.Status != nil {
+		s.Status(ctx, &st)
+	}
+	return st.Version
+}

@@ -1,0 +1,105 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Varlink framing: every message is one JSON object followed by a NUL byte
+// (https://varlink.org/Method-Call). A call names the method as
+// "interface.Method" and carries "parameters" and the optional "oneway",
+// "more" and "upgrade" flags; a reply carries "parameters", or "error" with
+// the qualified error name and the error's parameters, and "continues" while
+// more replies to the same call follow.
+
+// varlinkCall is one method call as read from the wire.
+type varlinkCall struct {
+	Method     string          `json:"method"`
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+	Oneway     bool            `json:"oneway,omitempty"`
+	More       bool            `json:"more,omitempty"`
+	Upgrade    bool            `json:"upgrade,omitempty"`
+}
+
+// varlinkReply is one reply as written to the wire.
+type varlinkReply struct {
+	Parameters any    `json:"parameters"`
+	Continues  bool   `json:"continues,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// varlinkReplyIn is a reply as read by the client.
+type varlinkReplyIn struct {
+	Parameters json.RawMessage `json:"parameters"`
+	Continues  bool            `json:"continues"`
+	Error      string          `json:"error"`
+}
+
+// VarlinkError is a varlink error reply: a qualified name such as
+// "io.keyunlock.Keystore.KeyLocked" and the error's parameters.
+type VarlinkError struct {
+	Name       string
+	Parameters map[string]any
+}
+
+func (e *VarlinkError) Error() string {
+	if m, ok := e.Parameters["message"].(string); ok && m != "" {
+		return m
+	}
+	if len(e.Parameters) == 0 {
+		return "varlink error " + e.Name
+	}
+	p, _ := json.Marshal(e.Parameters)
+	return fmt.Sprintf("varlink error %s %s", e.Name, p)
+}
+
+// errMessageTooLarge is returned by readMessage when a message exceeds the cap.
+var errMessageTooLarge = errors.New("varlink message too large")
+
+// errUnterminated is returned by readMessage when the stream ends inside a message.
+var errUnterminated = errors.New("varlink message not terminated by NUL before end of stream")
+
+// readMessage reads one NUL-terminated message of at most max bytes (the NUL
+// excluded) and returns it without the NUL. io.EOF means a clean end of
+// stream between messages.
+func readMessage(r *bufio.Reader, max int) ([]byte, error) {
+	var msg []byte
+	for {
+		chunk, err := r.ReadSlice(0)
+		if len(msg)+len(chunk) > max+1 {
+			return nil, errMessageTooLarge
+		}
+		msg = append(msg, chunk...)
+		switch {
+		case err == nil:
+			return msg[:len(msg)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if len(msg) == 0 {
+				return nil, io.EOF
+			}
+			return nil, errUnterminated
+		default:
+			return nil, err
+		}
+	}
+}
+
+// writeMessage writes v as JSON followed by NUL in one write.
+func writeMessage(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	b := buf.Bytes()
+	b[len(b)-1] = 0 // Encode ends with '\n'; replace it with the terminator.
+	_, err := w.Write(b)
+	return err
+}

@@ -1,0 +1,215 @@
+package softkeys
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgppacket"
+)
+
+// MaxFileSize bounds a key file; real TSKs are a few KiB.
+const MaxFileSize = 4 << 20
+
+// File is one secret key file. It implements core.Device.
+type File struct {
+	path string
+	keys []*Key
+}
+
+// ID returns the file's path.
+func (f *File) ID() string { return f.path }
+
+// Path returns the file's path.
+func (f *File) Path() string { return f.path }
+
+// Keys lists the secret keys and subkeys of the file.
+func (f *File) Keys(ctx context.Context) ([]core.Key, error) {
+	ks := make([]core.Key, len(f.keys))
+	for i, k := range f.keys {
+		ks[i] = k
+	}
+	return ks, nil
+}
+
+// SoftKeys returns the file's keys with their concrete type.
+func (f *File) SoftKeys() []*Key { return f.keys }
+
+// notKeyError marks a file that is not an OpenPGP secret key file at all, as
+// opposed to a key file that is damaged.
+type notKeyError struct{ path, reason string }
+
+func (e *notKeyError) Error() string {
+	return fmt.Sprintf("key file %s: %s", e.path, e.reason)
+}
+
+// loadFile reads and parses one key file.
+func loadFile(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w (check that it exists and is readable by this user)", path, unwrapPath(err))
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w (check that it is readable)", path, unwrapPath(err))
+	}
+	defer core.Wipe(data)
+	if len(data) > MaxFileSize {
+		return nil, &notKeyError{path, fmt.Sprintf("larger than %d MiB, not a key file", MaxFileSize>>20)}
+	}
+	bin, err := dearmor(path, data)
+	if err != nil {
+		return nil, err
+	}
+	defer core.Wipe(bin)
+	return parseKeys(path, bin)
+}
+
+// dearmor returns the binary packets of an armored or binary key file.
+func dearmor(path string, data []byte) ([]byte, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, &notKeyError{path, "empty file"}
+	}
+	if bytes.HasPrefix(trimmed, []byte("-----BEGIN PGP ")) {
+		blk, err := armor.Decode(bytes.NewReader(trimmed))
+		if err != nil {
+			return nil, fmt.Errorf("key file %s: damaged ASCII armor: %v (export the key again)", path, err)
+		}
+		if blk.Type != openpgp.PrivateKeyType {
+			if blk.Type == openpgp.PublicKeyType {
+				return nil, &notKeyError{path, "a public certificate, not a secret key (export it with gpg --export-secret-keys)"}
+			}
+			return nil, &notKeyError{path, fmt.Sprintf("an armored %q, not a secret key", blk.Type)}
+		}
+		bin, err := io.ReadAll(io.LimitReader(blk.Body, MaxFileSize))
+		if err != nil {
+			return nil, fmt.Errorf("key file %s: damaged ASCII armor: %v (export the key again)", path, err)
+		}
+		return bin, nil
+	}
+	if trimmed[0]&0x80 == 0 {
+		return nil, &notKeyError{path, "not an OpenPGP key file"}
+	}
+	return bytes.Clone(data), nil
+}
+
+// parseKeys splits the packets, keeps every secret (sub)key and reads the
+// self-signatures for key flags and user IDs.
+func parseKeys(path string, bin []byte) (*File, error) {
+	pkts, err := pgppacket.Split(bin)
+	if err != nil {
+		if len(bin) > 0 && !isKeyTag(firstTag(bin)) {
+			return nil, &notKeyError{path, "not an OpenPGP key file"}
+		}
+		return nil, fmt.Errorf("key file %s: %v (export the key again)", path, err)
+	}
+	if len(pkts) == 0 || !isKeyTag(pkts[0].Tag) {
+		return nil, &notKeyError{path, "not an OpenPGP key file"}
+	}
+	f := &File{path: path}
+	var public []byte // the certificate: every key packet turned public
+	var primary *Key
+	for i, p := range pkts {
+		switch p.Tag {
+		case pgppacket.TagSecretKey, pgppacket.TagSecretSubkey:
+			k, err := newKey(f, p.Tag, p.Body)
+			if err != nil {
+				return nil, fmt.Errorf("key file %s: key packet %d: %v", path, i+1, err)
+			}
+			if p.Tag == pgppacket.TagSecretKey {
+				primary = k
+			} else if primary != nil {
+				k.primary = primary.pub.Fingerprint
+			}
+			f.keys = append(f.keys, k)
+			ptag := pgppacket.TagPublicKey
+			if p.Tag == pgppacket.TagSecretSubkey {
+				ptag = pgppacket.TagPublicSubkey
+			}
+			public = pgppacket.Append(public, ptag, p.Body[:k.pubLen])
+		case pgppacket.TagPublicKey:
+			primary = nil
+			public = pgppacket.Append(public, p.Tag, p.Body)
+		default:
+			public = pgppacket.Append(public, p.Tag, p.Body)
+		}
+	}
+	if len(f.keys) == 0 {
+		return nil, &notKeyError{path, "a public certificate, not a secret key (export it with gpg --export-secret-keys)"}
+	}
+	describe(f, public)
+	return f, nil
+}
+
+func firstTag(b []byte) int {
+	if b[0]&0x40 != 0 {
+		return int(b[0] & 0x3f)
+	}
+	return int(b[0]>>2) & 0xf
+}
+
+func isKeyTag(t int) bool {
+	return t == pgppacket.TagSecretKey || t == pgppacket.TagPublicKey
+}
+
+// describe fills in capabilities and user IDs from the verified
+// self-signatures, which go-crypto checks while reading the certificate.
+func describe(f *File, public []byte) {
+	ents, err := openpgp.ReadKeyRing(bytes.NewReader(public))
+	byFpr := map[string]*packet.Signature{}
+	uids := map[string]string{}
+	if err == nil {
+		for _, e := range ents {
+			fpr := string(e.PrimaryKey.Fingerprint)
+			if sig, _ := e.PrimarySelfSignature(); sig != nil {
+				byFpr[fpr] = sig
+			}
+			if id := e.PrimaryIdentity(); id != nil {
+				uids[fpr] = id.Name
+			}
+			for _, s := range e.Subkeys {
+				byFpr[string(s.PublicKey.Fingerprint)] = s.Sig
+				uids[string(s.PublicKey.Fingerprint)] = uids[fpr]
+			}
+		}
+	}
+	for _, k := range f.keys {
+		fpr := string(k.pub.Fingerprint)
+		k.uid = uids[fpr]
+		sig := byFpr[fpr]
+		encAlgo := k.pub.PubKeyAlgo.CanEncrypt()
+		if sig == nil || !sig.FlagsValid {
+			// No verified flags: go by what the algorithm can do.
+			k.canDecrypt = encAlgo
+			if encAlgo {
+				k.caps = append(k.caps, "encrypt")
+			}
+			if k.pub.PubKeyAlgo.CanSign() {
+				k.caps = append(k.caps, "sign")
+			}
+			continue
+		}
+		if sig.FlagEncryptCommunications || sig.FlagEncryptStorage {
+			k.caps = append(k.caps, "encrypt")
+			k.canDecrypt = encAlgo
+		}
+		if sig.FlagSign {
+			k.caps = append(k.caps, "sign")
+		}
+		if sig.FlagCertify {
+			k.caps = append(k.caps, "certify")
+		}
+		if sig.FlagAuthenticate {
+			k.caps = append(k.caps, "authenticate")
+		}
+	}
+}

@@ -13,8 +13,8 @@ import (
 
 // Timeouts are generous: QEMU without KVM on a shared 2-core machine.
 const (
-	promptTimeout = 5 * time.Minute
-	stepTimeout   = 3 * time.Minute
+	promptTimeout = 10 * time.Minute
+	stepTimeout   = 5 * time.Minute
 )
 
 var (
@@ -60,7 +60,7 @@ func TestBootSystemdInitrd(t *testing.T) {
 			testenv.Unavailable(t, "systemd/%s is missing (the daemon's units)", u)
 		}
 	}
-	f := getFixture(t)
+	f := getFixture(t, bin)
 	initrd := buildInitrd(t, tc, systemdInitrd, bin, f)
 	prompt := promptRE(f)
 
@@ -94,7 +94,7 @@ func TestBootShellInitrd(t *testing.T) {
 	tc := getToolchain(t)
 	bin := binary(t)
 	requireCommands(t, bin, "decrypt")
-	f := getFixture(t)
+	f := getFixture(t, bin)
 	initrd := buildInitrd(t, tc, shellInitrd, bin, f)
 	v := bootVM(t, "shell-typed", tc, initrd, rootCmdline, f.RootImg)
 	v.waitFor("keyunlock's passphrase prompt", regexp.MustCompile(`(?i)pass(phrase|word)`), promptTimeout, luksPrompt)
@@ -110,7 +110,7 @@ func TestBootShellInitrd(t *testing.T) {
 func TestDracutRefusesIncompleteConfig(t *testing.T) {
 	tc := getToolchain(t)
 	bin := binary(t)
-	f := getFixture(t)
+	f := getFixture(t, bin)
 	broken := &fixture{ConfDir: filepath.Join(t.TempDir(), "conf")}
 	run(t, "", nil, "cp", "-a", f.ConfDir, broken.ConfDir)
 	if err := os.Remove(filepath.Join(broken.ConfDir, "keys", "root.pgp")); err != nil {

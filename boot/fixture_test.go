@@ -16,12 +16,13 @@ import (
 const passphrase = "correct horse battery"
 
 // fixtureVersion changes whenever the fixture layout below changes.
-const fixtureVersion = "v3"
+const fixtureVersion = "v4"
 
 // fixture is the enrolled key material and the encrypted disks, made once
-// and cached: a soft key protected by passphrase, and two LUKS2 volumes
-// ("root" with a tiny busybox system, "data" with a marker file) whose LUKS
-// keys are encrypted to it as /etc/keyunlock/keys/NAME.pgp.
+// and cached: a soft key made by gpg and protected by passphrase, and two
+// LUKS2 volumes ("root" with a tiny busybox system, "data" with a marker
+// file) enrolled with keyunlock encrypt + cryptsetup luksAddKey, their keys
+// in keys/NAME.pgp; keyslot 0 holds the recovery passphrase "recovery NAME".
 type fixture struct {
 	Dir        string
 	SecretKey  string // armored, passphrase-protected secret key
@@ -56,7 +57,7 @@ func hasCommand(bin, name string) bool {
 }
 
 // getFixture makes (once) the key material and disks.
-func getFixture(t testing.TB) *fixture {
+func getFixture(t testing.TB, bin string) *fixture {
 	t.Helper()
 	unlock := lockCache(t)
 	defer unlock()
@@ -74,7 +75,7 @@ func getFixture(t testing.TB) *fixture {
 		for _, s := range stale {
 			os.RemoveAll(s)
 		}
-		makeFixture(t, f)
+		makeFixture(t, f, bin)
 		if err := os.WriteFile(filepath.Join(dir, ".ok"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +87,7 @@ func getFixture(t testing.TB) *fixture {
 	return f
 }
 
-func makeFixture(t testing.TB, f *fixture) {
+func makeFixture(t testing.TB, f *fixture, bin string) {
 	start := time.Now()
 	for _, d := range []string{f.Dir, filepath.Join(f.ConfDir, "keys"), filepath.Join(f.ConfDir, "keys.d")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -118,14 +119,11 @@ func makeFixture(t testing.TB, f *fixture) {
 	os.Chmod(f.SecretKey, 0o600)
 	gpg("--armor", "--output", filepath.Join(f.ConfDir, "boot-test.pub.asc"), "--export", fpr)
 
-	// The LUKS keys, enrolled: each encrypted to the OpenPGP key.
-	keyPaths := map[string]string{}
+	// Enrol as the README says: keyunlock encrypt makes a new random LUKS
+	// key encrypted to the certificate...
+	pub := filepath.Join(f.ConfDir, "boot-test.pub.asc")
 	for _, name := range []string{"root", "data"} {
-		key := make([]byte, 64)
-		rand.Read(key)
-		keyPaths[name] = filepath.Join(t.TempDir(), name+".key")
-		os.WriteFile(keyPaths[name], key, 0o600)
-		gpg("--trust-model", "always", "--recipient", fpr, "--output", filepath.Join(f.ConfDir, "keys", name+".pgp"), "--encrypt", keyPaths[name])
+		run(t, "", nil, bin, "encrypt", "--recipient", pub, "-o", filepath.Join(f.ConfDir, "keys", name+".pgp"))
 	}
 
 	// Volume UUIDs are chosen up front so that the configuration can go
@@ -143,12 +141,18 @@ func makeFixture(t testing.TB, f *fixture) {
 	os.MkdirAll(dataDir, 0o755)
 	os.WriteFile(filepath.Join(dataDir, "marker"), []byte(f.DataMarker+"\n"), 0o644)
 
+	pwFile := filepath.Join(t.TempDir(), "passphrase")
+	os.WriteFile(pwFile, []byte(passphrase+"\n"), 0o600)
 	for _, v := range []struct{ name, img, tree string }{{"root", f.RootImg, rootDir}, {"data", f.DataImg, dataDir}} {
-		makeLUKS(t, v.img, v.tree, keyPaths[v.name], uuids[v.name])
-		// Recovery passphrase in a second keyslot, as the README suggests.
-		pw := filepath.Join(t.TempDir(), "pw")
-		os.WriteFile(pw, []byte("recovery "+v.name), 0o600)
-		run(t, "", nil, "cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", keyPaths[v.name], v.img, pw)
+		// ...the disk is made with a recovery passphrase ("recovery NAME")...
+		recovery := filepath.Join(t.TempDir(), "recovery")
+		os.WriteFile(recovery, []byte("recovery "+v.name), 0o600)
+		makeLUKS(t, v.img, v.tree, recovery, uuids[v.name])
+		// ...and the decrypted key is added to a second keyslot.
+		key := filepath.Join(t.TempDir(), "key")
+		run(t, "", nil, bin, "decrypt", "-q", "--key", f.SecretKey, "--passphrase-file", pwFile, "-o", key, filepath.Join(f.ConfDir, "keys", v.name+".pgp"))
+		run(t, "", nil, "cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", recovery, v.img, key)
+		os.Remove(key)
 	}
 	t.Logf("fixture (key, LUKS2 disks) made in %s", since(start))
 }

@@ -38,7 +38,7 @@ func TestMkinitcpioHook(t *testing.T) {
 	testenv.RequireTool(t, "bash", "chroot", "mknod")
 	bin := binary(t)
 	requireCommands(t, bin, "decrypt")
-	f := getFixture(t)
+	f := getFixture(t, bin)
 	repo := repoRoot(t)
 
 	root := filepath.Join(t.TempDir(), "root")

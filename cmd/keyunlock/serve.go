@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -94,6 +95,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	// may be read after switch_root.
 	if *card {
 		return errors.New("--card: the card backend is not available in this build; use --key")
+	}
+	// Absolute paths, so that sources name the files wherever the daemon runs.
+	for i, k := range keys {
+		if abs, err := filepath.Abs(k); err == nil {
+			keys[i] = abs
+		}
 	}
 	ks, notes, err := openKeystore(keys)
 	if err != nil {

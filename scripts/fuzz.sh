@@ -12,17 +12,25 @@ pkgs=("$@")
 
 failed=()
 count=0
-# "go test -list" prints the matching names and then "ok  <package> <time>".
-while read -r pkg; do
-	targets=$(CGO_ENABLED=0 $GO test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
-	for t in $targets; do
-		count=$((count + 1))
-		echo "== $pkg $t ($FUZZTIME)"
-		if ! CGO_ENABLED=0 $GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -parallel 2 "$pkg"; then
-			failed+=("$pkg $t")
-		fi
-	done
-done < <(CGO_ENABLED=0 $GO list "${pkgs[@]}")
+# "go test -list" prints each package's matching names, then a line
+# "ok  <package> <time>" (or "?  <package> [no test files]").
+list=$(CGO_ENABLED=0 $GO test -list '^Fuzz' "${pkgs[@]}")
+names=()
+while read -r first second _; do
+	case "$first" in
+	Fuzz*) names+=("$first") ;;
+	ok)
+		for t in "${names[@]}"; do
+			count=$((count + 1))
+			echo "== $second $t ($FUZZTIME)"
+			if ! CGO_ENABLED=0 $GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -parallel 2 "$second"; then
+				failed+=("$second $t")
+			fi
+		done
+		names=()
+		;;
+	esac
+done <<<"$list"
 
 echo "== $count fuzz targets run for $FUZZTIME each"
 if [ ${#failed[@]} -gt 0 ]; then

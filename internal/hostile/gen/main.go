@@ -480,9 +480,9 @@ func protected(v6 bool, s2kcfg *s2k.Config, aead bool) []byte {
 func keys() {
 	argon := &s2k.Config{S2KMode: s2k.Argon2S2K, Argon2Config: &s2k.Argon2Config{NumberOfPasses: 1, DegreeOfParallelism: 1, Memory: 64}}
 	iter := &s2k.Config{S2KMode: s2k.IteratedSaltedS2K, S2KCount: 65536}
-	a4 := protected(false, argon, true)  // v4: usage 253, cipher, aead, S2K (mode 4, salt 16, t, p, m)
-	a6 := protected(true, argon, true)   // v6: usage 253, count, cipher, aead, s2k length, S2K
-	i4 := protected(false, iter, false)  // v4: usage 254, cipher, S2K (mode 3, hash, salt 8, count)
+	a4 := protected(false, argon, true) // v4: usage 253, cipher, aead, S2K (mode 4, salt 16, t, p, m)
+	a6 := protected(true, argon, true)  // v6: usage 253, count, cipher, aead, s2k length, S2K
+	i4 := protected(false, iter, false) // v4: usage 254, cipher, S2K (mode 3, hash, salt 8, count)
 	writeKey("keys/ok-argon2-v4.pgp", hostile.ClassOK, "control: v4 key, Argon2 (64 KiB) S2K, OCB-protected", a4)
 	writeKey("keys/ok-argon2-v6.pgp", hostile.ClassOK, "control: v6 key, Argon2 (64 KiB) S2K, OCB-protected", a6)
 	writeKey("keys/ok-iterated-v4.pgp", hostile.ClassOK, "control: v4 key, iterated+salted S2K", i4)

@@ -38,6 +38,14 @@ fuzz:
 fuzz-short:
 	FUZZTIME=2s scripts/fuzz.sh
 
+# The demo: unlock the bundled sample keyfile with the bundled sample key
+# (testdata/demo/README says how they were made).
+DEMO := testdata/demo
+demo: build
+	@echo "demo: the sample key's passphrase is '$$(cat $(DEMO)/passphrase)' (from $(DEMO)/passphrase)"
+	@echo "demo: $(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head"
+	@bash -o pipefail -c '$(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head'
+
 # make test is what CI runs (.ci/run): install what is missing, then every test.
 test: test-deps vet unit fuzz-short
 

@@ -165,7 +165,7 @@ func (ks *Keystore) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*Result
 	if len(locked) > 0 {
 		le := &LockedError{}
 		for _, a := range locked {
-			le.Candidates = append(le.Candidates, Candidate{Key: DescribeKey(ctx, a.key), Reason: "locked: " + lockReason(a.key.LockKind())})
+			le.Candidates = append(le.Candidates, Candidate{Key: DescribeKey(ctx, a.key), Reason: lockReason(a.key.LockKind())})
 		}
 		return nil, le
 	}

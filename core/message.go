@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -114,7 +115,7 @@ func dearmor(data []byte) ([]byte, error) {
 func splitMessage(data []byte, max int64) ([]*PKESK, []byte, error) {
 	s := &packetScanner{data: data, max: max}
 	var pkesks []*PKESK
-	var bad []error
+	var bad []string
 	skesks := 0
 	for {
 		p, ok, err := s.next()
@@ -131,7 +132,7 @@ func splitMessage(data []byte, max int64) ([]*PKESK, []byte, error) {
 		case tagPKESK:
 			pk, err := ParsePKESK(p.body)
 			if err != nil {
-				bad = append(bad, err)
+				bad = append(bad, err.Error())
 				continue
 			}
 			pkesks = append(pkesks, pk)
@@ -145,7 +146,7 @@ func splitMessage(data []byte, max int64) ([]*PKESK, []byte, error) {
 			if len(pkesks) == 0 {
 				switch {
 				case len(bad) > 0:
-					return nil, nil, fmt.Errorf("no usable recipient in the message: %v", errors.Join(bad...))
+					return nil, nil, fmt.Errorf("no usable recipient in the message: %s", strings.Join(bad, "; "))
 				case skesks > 0:
 					return nil, nil, fmt.Errorf("the message is encrypted with a password only: keyunlock decrypts messages encrypted to a public key (encrypt with gpg -e -r KEY or keyunlock encrypt)")
 				}

@@ -54,7 +54,7 @@ func (p *FilePrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.used {
-		return nil, fmt.Errorf("%w: %s holds a single secret", ErrNoMoreSecrets, p.name)
+		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
 	}
 	p.used = true
 	f, err := p.open()

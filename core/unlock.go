@@ -51,7 +51,14 @@ var ErrPINBlocked = errors.New("PIN blocked")
 
 // ErrNoMoreSecrets is returned by a Prompter that has nothing more to give,
 // such as a passphrase file already used once.
-var ErrNoMoreSecrets = errors.New("no more secrets to try")
+var ErrNoMoreSecrets = errors.New("no other secret to try")
+
+// badSecretError is a wrong secret, told in the user's terms; it matches
+// ErrBadSecret with errors.Is.
+type badSecretError struct{ msg string }
+
+func (e *badSecretError) Error() string { return e.msg }
+func (e *badSecretError) Unwrap() error { return ErrBadSecret }
 
 // checkTries refuses a PIN VERIFY that could block the card.
 func checkTries(tries int, source string, force bool) error {
@@ -127,7 +134,7 @@ func DecryptSessionKey(ctx context.Context, svc Service, pkesks []*PKESK, opts D
 			return nil, err
 		}
 		if opts.Prompter == nil {
-			return nil, fmt.Errorf("%w; give the secret with --passphrase-file or --passphrase-fd, or run on a terminal", err)
+			return nil, fmt.Errorf("%w; give it with --passphrase-file or --passphrase-fd, or run on a terminal", err)
 		}
 
 		// The first candidate that may be tried safely.
@@ -158,7 +165,7 @@ func DecryptSessionKey(ctx context.Context, svc Service, pkesks []*PKESK, opts D
 			what = "PIN"
 		}
 		if attempt > opts.maxAttempts() {
-			return nil, fmt.Errorf("%w: wrong %s for key %s (%s) %d times, giving up", ErrBadSecret, what, key.Fingerprint, key.Source, attempt-1)
+			return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s) %d times, giving up", what, key.Fingerprint, key.Source, attempt-1)}
 		}
 		secret, err := opts.Prompter.Ask(ctx, PromptRequest{
 			Key:       key,
@@ -171,7 +178,7 @@ func DecryptSessionKey(ctx context.Context, svc Service, pkesks []*PKESK, opts D
 		if err != nil {
 			Wipe(secret)
 			if attempt > 1 && errors.Is(err, ErrNoMoreSecrets) {
-				return nil, fmt.Errorf("%w: the %s for key %s (%s) was wrong (%v)", ErrBadSecret, what, key.Fingerprint, key.Source, err)
+				return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s); %v", what, key.Fingerprint, key.Source, err)}
 			}
 			return nil, fmt.Errorf("cannot get the %s for key %s (%s): %w", what, key.Fingerprint, key.Source, err)
 		}

@@ -53,7 +53,7 @@ func TestDecryptSessionKeyOneSecretOnly(t *testing.T) {
 	msg := encryptTo(t, []byte("x"), nil, a)
 	k := keyOf(t, a, "file a.asc").lockedBy(LockPassword, "right", -1)
 	_, err := DecryptSessionKey(ctx, NewKeystore(backendOf(k)), pkesksOf(t, msg), DecryptOptions{Prompter: NewScriptedPrompter("wrong")})
-	if !errors.Is(err, ErrBadSecret) || !strings.Contains(err.Error(), "was wrong") {
+	if !errors.Is(err, ErrBadSecret) || !strings.Contains(err.Error(), "wrong passphrase for key") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/softkeys"
+)
+
+// defaultKeyDir is where keys are looked for without --key or $KEYUNLOCK_KEYS.
+const defaultKeyDir = "/etc/keyunlock/keys.d"
+
+// keyPaths returns the --key paths, else the ':'-separated $KEYUNLOCK_KEYS,
+// else defaultKeyDir.
+func keyPaths(flags []string) []string {
+	if len(flags) > 0 {
+		return flags
+	}
+	if env := os.Getenv("KEYUNLOCK_KEYS"); env != "" {
+		return filepath.SplitList(env)
+	}
+	return []string{defaultKeyDir}
+}
+
+// openKeystore wires every backend into a Keystore. This is the only place
+// that knows the backends. Notes are things the user should hear about but
+// that do not stop the command, such as files skipped in a key directory.
+func openKeystore(keyFlags []string) (*core.Keystore, []string, error) {
+	paths := keyPaths(keyFlags)
+	if len(keyFlags) == 0 {
+		for _, p := range paths {
+			if _, err := os.Stat(p); err != nil {
+				return nil, nil, fmt.Errorf("no key given and %s is missing: pass --key PATH, or put the secret keys in %s (or list them in $KEYUNLOCK_KEYS)", p, defaultKeyDir)
+			}
+		}
+	}
+	soft, err := softkeys.New(paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	var notes []string
+	for _, s := range soft.Skipped() {
+		notes = append(notes, fmt.Sprintf("skipped %s: %s", s.Path, s.Reason))
+	}
+	return core.NewKeystore(soft), notes, nil
+}

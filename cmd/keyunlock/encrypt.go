@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/keyunlock/keyunlock/core"
+)
+
+const encryptExamples = `  # Enrol a new LUKS key: 64 random bytes, encrypted to your key and a backup key.
+  keyunlock encrypt --recipient me.asc --recipient backup.asc -o /etc/keyunlock/root.pgp
+  # then add the random bytes to a key slot (bash; cryptsetup asks for an existing passphrase):
+  cryptsetup luksAddKey /dev/sda2 <(keyunlock decrypt --key me-secret.asc /etc/keyunlock/root.pgp)
+
+  # Encrypt an existing keyfile, ASCII-armored:
+  keyunlock encrypt --armor --recipient me.asc -o keyfile.asc keyfile
+
+The message is encrypted to every valid encryption subkey of each
+certificate (binary or armored, as written by gpg --export or sq). Expired or
+revoked certificates are refused. v6 (RFC 9580) recipients only: SEIPDv2
+(AES-256, OCB); otherwise SEIPDv1 (AES-256, MDC), which gpg reads.
+`
+
+// newKeyfileSize is the size of a generated LUKS keyfile.
+const newKeyfileSize = 64
+
+func init() {
+	register(&command{
+		name:    "encrypt",
+		summary: "encrypt a keyfile (or 64 new random bytes) to OpenPGP certificates",
+		run:     runEncrypt,
+	})
+}
+
+func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet("encrypt", "keyunlock encrypt --recipient CERTFILE... [--armor] [-o OUT] [IN]", encryptExamples)
+	var certs multiFlag
+	fs.Var(&certs, "recipient", "encrypt to the certificate in `CERTFILE`; repeat for several")
+	out := fs.String("o", "", "write the encrypted keyfile to `OUT` (default stdout)")
+	arm := fs.Bool("armor", false, "write ASCII armor instead of binary")
+	pos, err := parseArgs(fs, args, env.stdout)
+	if err != nil {
+		return err
+	}
+	if len(certs) == 0 {
+		return usageError("encrypt", "no --recipient given")
+	}
+	if len(pos) > 1 {
+		return usageError("encrypt", "too many arguments: %q", pos[1:])
+	}
+
+	var recips []*packet.PublicKey
+	now := time.Now()
+	for _, c := range certs {
+		data, err := os.ReadFile(c)
+		if err != nil {
+			return fmt.Errorf("recipient %s: %w", c, unwrapPath(err))
+		}
+		keys, err := core.RecipientKeys(data, c, now)
+		if err != nil {
+			return fmt.Errorf("recipient %w", err)
+		}
+		recips = append(recips, keys...)
+	}
+
+	var plain []byte
+	generated := len(pos) == 0
+	if generated {
+		plain = make([]byte, newKeyfileSize)
+		if _, err := io.ReadFull(rand.Reader, plain); err != nil {
+			return err
+		}
+	} else {
+		r, name, err := openInput(pos[0], env.stdin)
+		if err != nil {
+			return err
+		}
+		plain, err = io.ReadAll(io.LimitReader(r, core.DefaultMaxSize+1))
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("input %s: %w", name, err)
+		}
+		if len(plain) > core.DefaultMaxSize {
+			return fmt.Errorf("input %s is larger than 16 MiB; keyfiles are small", name)
+		}
+	}
+	defer core.Wipe(plain)
+
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	var aw io.WriteCloser
+	if *arm {
+		if aw, err = armor.Encode(&buf, "PGP MESSAGE", nil); err != nil {
+			return err
+		}
+		w = aw
+	}
+	if err := core.Encrypt(w, recips, plain); err != nil {
+		return err
+	}
+	if aw != nil {
+		if err := aw.Close(); err != nil {
+			return err
+		}
+		buf.WriteByte('\n')
+	}
+	if err := writeOutput(*out, buf.Bytes(), env.stdout, 0o600); err != nil {
+		return err
+	}
+
+	var fprs []string
+	for _, k := range recips {
+		fprs = append(fprs, fmt.Sprintf("%X", k.Fingerprint))
+	}
+	dest := *out
+	if dest == "" || dest == "-" {
+		dest = "KEYFILE.pgp"
+	}
+	what := "the input"
+	if generated {
+		what = fmt.Sprintf("%d new random bytes", newKeyfileSize)
+	}
+	fmt.Fprintf(env.stderr, "keyunlock: encrypted %s to %s\n", what, strings.Join(fprs, ", "))
+	if generated {
+		fmt.Fprintf(env.stderr, "keyunlock: to add them to a LUKS key slot (bash; cryptsetup asks for an existing passphrase):\n")
+		fmt.Fprintf(env.stderr, "keyunlock:   cryptsetup luksAddKey DEVICE <(keyunlock decrypt --key SECRETKEY %s)\n", dest)
+		fmt.Fprintf(env.stderr, "keyunlock: or, on another shell: keyunlock decrypt --key SECRETKEY -o /run/newkey %s && cryptsetup luksAddKey DEVICE /run/newkey; rm -f /run/newkey\n", dest)
+	}
+	return nil
+}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -317,9 +318,11 @@ func messages(v4, v6 *openpgp.Entity) {
 	msg("short-seipd-no-mdc.pgp", hostile.ClassIntegrity, k4, "SEIPDv1 whose body lost its last 22 bytes (the MDC), lengths consistent", join(m4.pkesk, pkt(18, s4[:len(s4)-22])))
 	msg("short-seipd2-no-final-tag.pgp", hostile.ClassIntegrity, k6, "SEIPDv2 whose body lost the final tag, lengths consistent", join(m6.pkesk, pkt(18, s6[:len(s6)-16])))
 	msg("empty.pgp", hostile.ClassMalformed, k4, "an empty file", nil)
+	// Fixed pseudo-random bytes, so that the class does not depend on the run.
 	junk := make([]byte, 4096)
-	rand.Read(junk)
-	msg("random-4k.pgp", hostile.ClassMalformed, k4, "4 KiB of random bytes", junk)
+	mrand.NewChaCha8([32]byte{'h', 'o', 's', 't', 'i', 'l', 'e'}).Read(junk)
+	junk[0] |= 0x80
+	msg("random-4k.pgp", hostile.ClassMalformed, k4, "4 KiB of pseudo-random bytes starting with a packet tag", junk)
 
 	// Authentication.
 	msg("seipd-flip-mdc.pgp", hostile.ClassIntegrity, k4, "SEIPDv1 with the last MDC byte changed", flip(valid4, len(valid4)-1))
@@ -363,7 +366,8 @@ func messages(v4, v6 *openpgp.Entity) {
 	msg("pkesk-ecdh-point-65535-bits.pgp", hostile.ClassMalformed, k4, "ECDH PKESK whose ephemeral point MPI declares 65535 bits", join(pkt(1, join(pk4[:10], []byte{0xFF, 0xFF}, pk4[12:])), m4.seipd))
 	msg("pkesk-ecdh-wrapped-len-255.pgp", hostile.ClassUnsupported, k4, "ECDH PKESK whose wrapped session key declares 255 bytes (go-crypto reads 255 as a reserved extension)", join(pkt(1, join(pk4[:len(pk4)-49], []byte{255}, pk4[len(pk4)-48:])), m4.seipd))
 	msg("pkesk-ecdh-cut.pgp", hostile.ClassMalformed, k4, "ECDH PKESK cut before the wrapped key, lengths consistent", join(pkt(1, pk4[:len(pk4)-49]), m4.seipd))
-	msg("pkesk6-x25519-short.pgp", hostile.ClassNoKey, k6, "X25519 v6 PKESK missing half of the ephemeral key, lengths consistent: the key cannot unwrap it", join(pkt(1, join(pk6[:36+16], pk6[36+32:])), m6.seipd))
+	// v6 PKESK: version, length, key version, fingerprint (32), algorithm = 36 bytes, then the ephemeral key.
+	msg("pkesk6-x25519-cut.pgp", hostile.ClassMalformed, k6, "X25519 v6 PKESK ending in the middle of the ephemeral key, lengths consistent", join(pkt(1, pk6[:36+16]), m6.seipd))
 	msg("pkesk6-flip-ephemeral.pgp", hostile.ClassNoKey, k6, "X25519 v6 PKESK with a changed ephemeral key: key unwrapping fails", join(pkt(1, flip(pk6, 40)), m6.seipd))
 	msg("pkesk-many.pgp", hostile.ClassNoKey, k4, "2000 PKESKs for unknown key IDs and no SEIPD that anyone can open", join(bytes.Repeat(pkt(1, flip(pk4, 3)), 2000), m4.seipd))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,11 @@ func TestMain(m *testing.M) {
 			_, err = c.ListKeys(context.Background())
 		}
 		fmt.Printf("uid=%d err=%v\n", os.Getuid(), err)
+		os.Exit(0)
+	}
+	if path := os.Getenv("KEYUNLOCK_TEST_CRYPTSETUP_CLIENT"); path != "" {
+		key, err := cryptsetupConnect(path, "cryptroot")
+		fmt.Printf("uid=%d key=%q err=%v\n", os.Getuid(), key, err)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -103,5 +109,42 @@ func TestDaemonAllowGroup(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "err=<nil>") {
 		t.Fatalf("a member of the allowed group was refused: %v %s", err, out)
+	}
+}
+
+func TestKeyProviderRefusesOtherUsers(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin, dir := publicCopyOfTestBinary(t)
+	os.WriteFile(filepath.Join(dir, "cryptroot.pgp"), []byte("k"), 0o600)
+	store, _ := NewKeyfileStore(dir, true)
+	lg := &testLog{}
+	kp := &KeyProvider{Keyfiles: store, Logger: log.New(lg, "", 0),
+		Decrypt: func(ctx context.Context, volume string, enc []byte) ([]byte, error) { return []byte("the key"), nil }}
+	path := filepath.Join(dir, "key.sock")
+	l, err := Listen(path, ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go kp.Serve(l)
+	defer kp.Shutdown(context.Background())
+	os.Chmod(path, 0o666)
+	run := func(uid uint32) string {
+		cmd := exec.Command(bin, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "KEYUNLOCK_TEST_CRYPTSETUP_CLIENT="+path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper: %v %s", err, out)
+		}
+		return string(out)
+	}
+	if out := run(65534); !strings.Contains(out, `key="" err=<nil>`) {
+		t.Fatalf("nobody got: %s", out)
+	}
+	if !strings.Contains(lg.String(), "refusing peer pid") || !strings.Contains(lg.String(), "uid 65534") {
+		t.Fatalf("log: %s", lg)
+	}
+	if out := run(0); !strings.Contains(out, `key="the key"`) {
+		t.Fatalf("root got: %s", out)
 	}
 }

@@ -311,9 +311,13 @@ func (sc *serverConn) serve() {
 		sc.c.SetReadDeadline(time.Time{})
 		sc.mu.Unlock()
 		rep, oneway := s.handle(s.ctx, peer, msg)
+		Wipe(msg) // an Unlock call carries the secret
 		ok := true
 		if !oneway {
 			ok = sc.reply(rep)
+		}
+		if rep.wipe != nil {
+			rep.wipe()
 		}
 		sc.mu.Lock()
 		sc.busy = false
@@ -365,7 +369,7 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 	if err := json.Unmarshal(params, &obj); err != nil {
 		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}, call.Oneway
 	}
-	rep := s.dispatch(ctx, call.Method, params, obj)
+	rep := s.dispatch(ctx, peer, call.Method, params, obj)
 	return rep, call.Oneway
 }
 
@@ -392,7 +396,7 @@ func decodeParams(params json.RawMessage, obj map[string]json.RawMessage, v any,
 	return nil
 }
 
-func (s *Server) dispatch(ctx context.Context, method string, params json.RawMessage, obj map[string]json.RawMessage) *varlinkReply {
+func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params json.RawMessage, obj map[string]json.RawMessage) *varlinkReply {
 	ok := func(p any) *varlinkReply { return &varlinkReply{Parameters: p} }
 	switch method {
 	case VarlinkServiceInterface + ".GetInfo":
@@ -435,8 +439,10 @@ func (s *Server) dispatch(ctx context.Context, method string, params json.RawMes
 		}
 		defer Wipe(a.Secret)
 		if err := s.Service.Unlock(ctx, a.Key, a.Secret, UnlockOptions{Force: a.Force}); err != nil {
+			s.logf("keyunlock: unlock of %s for %s failed: %v", keyName(a.Key, "the only locked key"), peer, err)
 			return errReply(errorToVarlink(err))
 		}
+		s.logf("keyunlock: unlocked %s for %s", keyName(a.Key, "the only locked key"), peer)
 		return ok(struct{}{})
 	case VarlinkInterface + ".Lock":
 		var a vlLockArgs
@@ -446,6 +452,7 @@ func (s *Server) dispatch(ctx context.Context, method string, params json.RawMes
 		if err := s.Service.Lock(ctx, a.Key); err != nil {
 			return errReply(errorToVarlink(err))
 		}
+		s.logf("keyunlock: locked %s for %s", keyName(a.Key, "every key"), peer)
 		return ok(struct{}{})
 	case VarlinkInterface + ".Decrypt":
 		var a vlDecryptArgs
@@ -468,8 +475,8 @@ func (s *Server) dispatch(ctx context.Context, method string, params json.RawMes
 			return errReply(errorToVarlink(err))
 		}
 		rep := ok(vlDecryptReply{Index: res.Index, Fingerprint: res.Fingerprint, Source: res.Source,
-			Algorithm: int(res.SessionKey.Cipher), SessionKey: bytes.Clone(res.SessionKey.Key)})
-		res.SessionKey.Wipe()
+			Algorithm: int(res.SessionKey.Cipher), SessionKey: res.SessionKey.Key})
+		rep.wipe = res.SessionKey.Wipe
 		return rep
 	case VarlinkInterface + ".DecryptMessage":
 		var a vlDecryptMessageArgs
@@ -485,8 +492,10 @@ func (s *Server) dispatch(ctx context.Context, method string, params json.RawMes
 			return errReply(errorToVarlink(err))
 		}
 		m.Result.SessionKey.Wipe()
-		return ok(vlDecryptMessageReply{Plaintext: m.Plaintext, FileName: m.FileName,
+		rep := ok(vlDecryptMessageReply{Plaintext: m.Plaintext, FileName: m.FileName,
 			Index: m.Result.Index, Fingerprint: m.Result.Fingerprint, Source: m.Result.Source})
+		rep.wipe = func() { Wipe(m.Plaintext) }
+		return rep
 	case VarlinkInterface + ".Status":
 		st := DaemonStatus{PID: os.Getpid(), UptimeSeconds: int64(time.Since(s.started).Seconds()),
 			Connections: s.Connections(), Version: "dev"}
@@ -522,4 +531,12 @@ func (s *Server) version(ctx context.Context) string {
 		s.Status(ctx, &st)
 	}
 	return st.Version
+}
+
+// keyName names a key selector in log lines.
+func keyName(sel, dflt string) string {
+	if sel == "" {
+		return dflt
+	}
+	return "key " + safeName(sel)
 }

@@ -90,8 +90,21 @@ func varlinkToError(name string, params map[string]any, raw []byte) error {
 	return vl
 }
 
-// pinError maps a blocked-PIN refusal to PINBlocked; nil for other errors.
-// (The PIN sentinels arrive with the keystore.)
-func pinError(err error) *VarlinkError { return nil }
+// pinError maps a refused PIN VERIFY (blocked, or the last try without
+// force) to PINBlocked; nil for other errors.
+func pinError(err error) *VarlinkError {
+	switch {
+	case errors.Is(err, ErrPINBlocked):
+		return &VarlinkError{Name: ErrNamePINBlocked, Parameters: map[string]any{"message": err.Error(), "last_try": false}}
+	case errors.Is(err, ErrLastTry):
+		return &VarlinkError{Name: ErrNamePINBlocked, Parameters: map[string]any{"message": err.Error(), "last_try": true}}
+	}
+	return nil
+}
 
-func pinSentinel(lastTry bool) error { return nil }
+func pinSentinel(lastTry bool) error {
+	if lastTry {
+		return ErrLastTry
+	}
+	return ErrPINBlocked
+}

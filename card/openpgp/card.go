@@ -27,6 +27,7 @@ var (
 	ErrTouchTimeout = errors.New("the card was not touched in time")
 	ErrNoKey        = errors.New("no key in the card's slot")
 	ErrNotVerified  = errors.New("PIN not verified, or touch missing")
+	ErrPINFormat    = errors.New("the card rejected the PIN's format")
 )
 
 // Card is an OpenPGP card application reached through an iso7816.Client.
@@ -91,7 +92,16 @@ func (c *Card) GetData(tag uint16) ([]byte, error) {
 			ne = c.c.Caps.MaxResp
 		}
 	}
-	return c.c.Do(iso7816.Command{INS: 0xCA, P1: byte(tag >> 8), P2: byte(tag), Ne: ne})
+	cmd := iso7816.Command{INS: 0xCA, P1: byte(tag >> 8), P2: byte(tag), Ne: ne}
+	out, err := c.c.Do(cmd)
+	if ne > 256 && iso7816.IsSW(err, iso7816.SWWrongLength) {
+		// The card (or the reader) refused the extended Le: fetch the data
+		// with a short Le and GET RESPONSE, and stop asking for more.
+		c.c.Caps.Extended = false
+		cmd.Ne = 256
+		return c.c.Do(cmd)
+	}
+	return out, err
 }
 
 // ReadARD reads and parses DO 6E in one GET DATA (with an extended Le when

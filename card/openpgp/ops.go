@@ -72,7 +72,7 @@ func pinError(err error) error {
 	case se.SW&0xFFF0 == 0x63C0:
 		return fmt.Errorf("%w (%v)", ErrWrongPIN, se)
 	case se.SW == iso7816.SWWrongData || se.SW == iso7816.SWWrongLength:
-		return fmt.Errorf("the card rejected the PIN's format: %w", se)
+		return fmt.Errorf("%w (%v)", ErrPINFormat, se)
 	}
 	return fmt.Errorf("VERIFY: %w", se)
 }
@@ -143,16 +143,20 @@ func (c *Card) pso(data []byte, ne int) ([]byte, error) {
 	return nil, fmt.Errorf("PSO:DECIPHER: %w", err)
 }
 
-// UseAUTForDecipher sends MSE `00 22 41 B8 03 83 01 03` so that the next
-// PSO:DECIPHER uses the authentication key. Only cards whose C0 byte 9 is
-// 01 support it.
-func (c *Card) UseAUTForDecipher() error {
+// SetDecipherKey sends MSE `00 22 41 B8 03 83 01 <03|02>` so that the
+// following PSO:DECIPHER uses the authentication key (slot SlotAut) or the
+// decryption key again (SlotDec). Only cards whose C0 byte 9 is 01 support it.
+func (c *Card) SetDecipherKey(slot int) error {
 	if c.ARD == nil || !c.ARD.ExtCaps.MSE {
 		return errors.New("the card does not support MANAGE SECURITY ENVIRONMENT (C0 byte 9)")
 	}
-	_, err := c.c.Do(iso7816.Command{INS: 0x22, P1: 0x41, P2: 0xB8, Data: []byte{0x83, 0x01, 0x03}})
+	ref := byte(0x02)
+	if slot == SlotAut {
+		ref = 0x03
+	}
+	_, err := c.c.Do(iso7816.Command{INS: 0x22, P1: 0x41, P2: 0xB8, Data: []byte{0x83, 0x01, ref}})
 	if err != nil {
-		return fmt.Errorf("MSE (AUT key for decryption): %w", err)
+		return fmt.Errorf("MSE (%s key for decryption): %w", SlotName(slot), err)
 	}
 	return nil
 }

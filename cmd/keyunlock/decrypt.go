@@ -34,6 +34,7 @@ func init() {
 func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("decrypt", "keyunlock decrypt [--key PATH]... [--passphrase-file F | --passphrase-fd N] [--force] [-q] [-o OUT] [IN]", decryptExamples)
 	var keys multiFlag
+	socket := addSocketFlag(fs)
 	fs.Var(&keys, "key", "secret key `PATH` (file or directory); repeat for several")
 	passFile := fs.String("passphrase-file", "", "read the passphrase from the first line of `FILE`")
 	passFD := fs.Int("passphrase-fd", -1, "read the passphrase from the first line of file descriptor `N`")
@@ -55,10 +56,11 @@ func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 		in = pos[0]
 	}
 
-	ks, notes, err := openKeystore(keys)
+	ks, notes, done, err := openService(ctx, "decrypt", *socket, keys)
 	if err != nil {
 		return err
 	}
+	defer done()
 	for _, n := range notes {
 		fmt.Fprintf(env.stderr, "keyunlock: %s\n", n)
 	}

@@ -25,6 +25,7 @@ func init() {
 func runList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("list", "keyunlock list [--key PATH]...", listExamples)
 	var keys multiFlag
+	socket := addSocketFlag(fs)
 	fs.Var(&keys, "key", "secret key `PATH` (file or directory); repeat for several")
 	pos, err := parseArgs(fs, args, env.stdout)
 	if err != nil {
@@ -33,10 +34,11 @@ func runList(ctx context.Context, env *cliEnv, args []string) error {
 	if len(pos) > 0 {
 		return usageError("list", "unexpected arguments: %q", pos)
 	}
-	ks, notes, err := openKeystore(keys)
+	ks, notes, done, err := openService(ctx, "list", *socket, keys)
 	if err != nil {
 		return err
 	}
+	defer done()
 	for _, n := range notes {
 		fmt.Fprintf(env.stderr, "keyunlock: %s\n", n)
 	}

@@ -165,4 +165,3 @@ func atrHex(atr []byte) string {
 	}
 	return strings.Join(parts, ":")
 }
-

@@ -1,0 +1,196 @@
+package card
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/keyunlock/keyunlock/core"
+)
+
+// Options configure the card backend.
+type Options struct {
+	// Connector reaches the readers. Nil means PC/SC through pcscd.
+	Connector Connector
+	// Select picks one card when several are inserted: its serial as gpg
+	// prints it ("23852774"), "MMMM:SERIAL" (manufacturer:serial), or the
+	// full 32-hex-digit AID. Empty means every OpenPGP card.
+	Select string
+	// Reader, when set, only uses readers whose name contains it.
+	Reader string
+	// Certs are certificates (public keys) of the card keys. A card key
+	// found in one of them gets its KDF parameters, user ID and primary key
+	// from it; otherwise the public key is read from the card.
+	Certs openpgp.EntityList
+	// Wait is how long Devices waits for a card to be inserted when none
+	// (or not the selected one) is present. 0 means not at all.
+	Wait time.Duration
+	// Prompter receives the notices "insert card …" and "touch your card".
+	Prompter core.Prompter
+	// PollInterval is how often readers are checked while waiting (default 250ms).
+	PollInterval time.Duration
+}
+
+// Backend is the core.Backend of OpenPGP cards.
+type Backend struct {
+	opts Options
+
+	mu     sync.Mutex
+	conn   Connector
+	devs   map[string]*Device // by reader
+	waited bool
+}
+
+var _ core.Backend = (*Backend)(nil)
+
+// NewBackend returns a card backend. It does not talk to pcscd until Devices.
+func NewBackend(opts Options) *Backend {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	return &Backend{opts: opts, conn: opts.Connector, devs: map[string]*Device{}}
+}
+
+// Name implements core.Backend.
+func (b *Backend) Name() string { return "card" }
+
+// Close disconnects every card and releases the connector.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for r, d := range b.devs {
+		d.close()
+		delete(b.devs, r)
+	}
+	if b.conn != nil {
+		err := b.conn.Close()
+		b.conn = nil
+		return err
+	}
+	return nil
+}
+
+// Devices implements core.Backend: one Device per OpenPGP card present
+// (only the selected one when Options.Select is set). A card already open
+// and not reset is reused without any APDU.
+func (b *Backend) Devices(ctx context.Context) ([]core.Device, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	devs, problems, err := b.scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(devs) == 0 && b.opts.Wait > 0 && !b.waited {
+		b.waited = true
+		devs, problems, err = b.wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]core.Device, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, d)
+	}
+	if len(out) == 0 && len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return out, nil
+}
+
+func (b *Backend) wantName() string {
+	if b.opts.Select != "" {
+		return "card " + b.opts.Select
+	}
+	return "an OpenPGP card"
+}
+
+func (b *Backend) wait(ctx context.Context) ([]*Device, []error, error) {
+	if b.opts.Prompter != nil {
+		b.opts.Prompter.Notify(ctx, fmt.Sprintf("Insert %s (waiting %s)", b.wantName(), b.opts.Wait))
+	}
+	deadline := time.NewTimer(b.opts.Wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(b.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-deadline.C:
+			return nil, nil, fmt.Errorf("%s was not inserted within %s: insert it and run the command again", b.wantName(), b.opts.Wait)
+		case <-tick.C:
+		}
+		devs, problems, err := b.scan(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(devs) > 0 {
+			return devs, problems, nil
+		}
+	}
+}
+
+func (b *Backend) connector() (Connector, error) {
+	if b.conn == nil {
+		c, err := newPCSCConnector()
+		if err != nil {
+			return nil, err
+		}
+		b.conn = c
+	}
+	return b.conn, nil
+}
+
+// scan lists the readers and opens the cards not open yet.
+func (b *Backend) scan(ctx context.Context) ([]*Device, []error, error) {
+	conn, err := b.connector()
+	if err != nil {
+		return nil, nil, err
+	}
+	readers, err := conn.Readers(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot list card readers: %w", err)
+	}
+	sort.Strings(readers)
+	present := map[string]bool{}
+	var devs []*Device
+	var problems []error
+	for _, r := range readers {
+		if b.opts.Reader != "" && !strings.Contains(r, b.opts.Reader) {
+			continue
+		}
+		present[r] = true
+		d := b.devs[r]
+		if d != nil && d.alive() != nil {
+			d.close()
+			delete(b.devs, r)
+			d = nil
+		}
+		if d == nil {
+			d, err = openDevice(ctx, conn, r, b.opts)
+			if err != nil {
+				if !errors.Is(err, errNotOpenPGP) {
+					problems = append(problems, err)
+				}
+				continue
+			}
+			b.devs[r] = d
+		}
+		if b.opts.Select != "" && !d.matches(b.opts.Select) {
+			continue
+		}
+		devs = append(devs, d)
+	}
+	for r, d := range b.devs {
+		if !present[r] {
+			d.close()
+			delete(b.devs, r)
+		}
+	}
+	return devs, problems, nil
+}

@@ -1,0 +1,349 @@
+package card
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	gopenpgp "github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/card/openpgp"
+	"github.com/keyunlock/keyunlock/core"
+)
+
+// Key is a decryption key held on a card: the DEC slot, or the AUT slot
+// when the card can decrypt with it (MSE). It implements core.Key.
+type Key struct {
+	dev    *Device
+	slot   int
+	fpr    []byte
+	pub    *packet.PublicKey
+	entity *gopenpgp.Entity // the certificate, when given
+	attr   openpgp.AlgoAttr
+	// unusable says why the key cannot be used (e.g. no public key).
+	unusable error
+}
+
+var (
+	_                    core.Key          = (*Key)(nil)
+	_                    core.KeyDescriber = (*Key)(nil)
+	_                    core.RawDecrypter = (*Key)(nil)
+	pinTagKey                              = newPINTagKey()
+	errUnsupportedCurves                   = map[string]bool{"ed25519": true, "ed448": true}
+)
+
+func newPINTagKey() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// buildKeys makes the Keys of the card's decryption-capable slots, with
+// their public keys from the certificates given, or from the card.
+func (d *Device) buildKeys() error {
+	slots := []int{openpgp.SlotDec}
+	if d.ard.ExtCaps.MSE {
+		slots = append(slots, openpgp.SlotAut)
+	}
+	for _, slot := range slots {
+		fpr := d.ard.Fingerprints[slot]
+		attr := d.ard.Attrs[slot]
+		if fpr == nil || !(attr.IsRSA() || attr.IsECC() && !errUnsupportedCurves[attr.Curve.Name]) {
+			continue
+		}
+		k := &Key{dev: d, slot: slot, fpr: fpr, attr: attr}
+		k.entity, k.pub = findCert(d.opts.Certs, fpr)
+		if k.pub == nil {
+			err := d.transact(func() error {
+				pub, err := publicKeyFromCard(d.card, slot)
+				k.pub = pub
+				return err
+			})
+			if err != nil {
+				if d.dead != nil {
+					return d.dead
+				}
+				k.unusable = fmt.Errorf("%s key of %s: %w", openpgp.SlotName(slot), d.name(), err)
+			}
+		}
+		d.keys = append(d.keys, k)
+	}
+	return nil
+}
+
+func findCert(certs gopenpgp.EntityList, fpr []byte) (*gopenpgp.Entity, *packet.PublicKey) {
+	for _, e := range certs {
+		if e.PrimaryKey != nil && bytes.Equal(e.PrimaryKey.Fingerprint, fpr) {
+			return e, e.PrimaryKey
+		}
+		for _, s := range e.Subkeys {
+			if s.PublicKey != nil && bytes.Equal(s.PublicKey.Fingerprint, fpr) {
+				return e, s.PublicKey
+			}
+		}
+	}
+	return nil, nil
+}
+
+// Fingerprint implements core.Key: the 20-byte v4 fingerprint from C5.
+func (k *Key) Fingerprint() []byte { return k.fpr }
+
+// KeyID implements core.Key.
+func (k *Key) KeyID() uint64 { return binary.BigEndian.Uint64(k.fpr[12:20]) }
+
+// PublicKey implements core.Key.
+func (k *Key) PublicKey() *packet.PublicKey { return k.pub }
+
+// Source implements core.Key: "card MMMM:SERIAL".
+func (k *Key) Source() string { return "card " + k.dev.source() }
+
+// Slot is the card slot holding the key (openpgp.SlotDec or SlotAut).
+func (k *Key) Slot() int { return k.slot }
+
+// CanDecrypt implements core.Key.
+func (k *Key) CanDecrypt() bool { return k.pub != nil }
+
+// Available implements core.Key.
+func (k *Key) Available(ctx context.Context) error {
+	if k.unusable != nil {
+		return k.unusable
+	}
+	return k.dev.alive()
+}
+
+// LockKind implements core.Key: card keys need PW1.
+func (k *Key) LockKind() core.LockKind { return core.LockPIN }
+
+// Locked implements core.Key: true until PW1 (82) is verified in this card session.
+func (k *Key) Locked() bool {
+	k.dev.mu.Lock()
+	defer k.dev.mu.Unlock()
+	return !k.dev.state.verified
+}
+
+// Describe implements core.KeyDescriber.
+func (k *Key) Describe(info *core.KeyInfo) {
+	info.Capabilities = []string{"encrypt"}
+	if k.slot == openpgp.SlotAut {
+		info.Capabilities = append(info.Capabilities, "authenticate")
+	}
+	if k.entity != nil {
+		if k.entity.PrimaryKey != nil && !bytes.Equal(k.entity.PrimaryKey.Fingerprint, k.fpr) {
+			info.PrimaryFpr = fmt.Sprintf("%X", k.entity.PrimaryKey.Fingerprint)
+		}
+		if id := k.entity.PrimaryIdentity(); id != nil {
+			info.UserID = id.Name
+		}
+	}
+	if k.pub == nil {
+		info.Algorithm = k.attr.String()
+	}
+}
+
+// TriesLeft implements core.Key: the PW1 retry counter. It comes from the
+// application data read when the card was opened, or from GET DATA C4
+// when that value is stale (after a VERIFY). It never sends a VERIFY.
+func (k *Key) TriesLeft(ctx context.Context) int {
+	d := k.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead != nil {
+		return -1
+	}
+	if d.state.tries < 0 {
+		err := d.transact(func() error {
+			if err := d.ensureSelected(); err != nil {
+				return err
+			}
+			_, err := d.currentTries()
+			return err
+		})
+		if err != nil {
+			return -1
+		}
+	}
+	d.state.triesShown = d.state.tries
+	return d.state.tries
+}
+
+func pinTag(serial string, pin []byte) [32]byte {
+	m := hmac.New(sha256.New, pinTagKey)
+	m.Write([]byte(serial))
+	m.Write([]byte{0})
+	m.Write(pin)
+	var t [32]byte
+	copy(t[:], m.Sum(nil))
+	return t
+}
+
+// Unlock implements core.Key: VERIFY PW1 (82). Inside one transaction it
+// first reads the retry counter (C4, unless it was read within freshTries)
+// and refuses when the PIN is blocked,
+// or when the counter dropped to 1 since TriesLeft reported it (the
+// caller's decision was based on a stale count). A PIN the card rejected
+// once is never sent again, and a PIN shorter than 6 is refused locally.
+func (k *Key) Unlock(ctx context.Context, secret []byte) error {
+	d := k.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead != nil {
+		return d.dead
+	}
+	if err := d.card.CheckPIN(openpgp.PW1Decrypt, secret); err != nil {
+		return fmt.Errorf("%w: %s: %v; nothing was sent to the card", core.ErrBadSecret, d.name(), err)
+	}
+	tag := pinTag(d.ard.AIDString(), secret)
+	if d.state.failed[tag] {
+		return fmt.Errorf("%w: %s already rejected this PIN; it is not sent again", core.ErrBadSecret, d.name())
+	}
+	return d.transact(func() error {
+		if err := d.ensureSelected(); err != nil {
+			return err
+		}
+		tries, err := d.currentTries()
+		if err != nil {
+			return err
+		}
+		switch {
+		case tries == 0:
+			return fmt.Errorf("%w on %s: unblock it with the admin PIN or the reset code (gpg --card-edit, admin, passwd)", core.ErrPINBlocked, d.name())
+		case tries == 1 && d.state.triesShown != 1:
+			return fmt.Errorf("%w on %s (the counter changed since it was shown); run again to see it, and use --force to spend it", core.ErrLastTry, d.name())
+		}
+		err = d.card.Verify(openpgp.PW1Decrypt, secret)
+		if err == nil {
+			d.state.verified = true
+			d.state.tries = -1 // back to the maximum, which C4 will tell
+			return nil
+		}
+		if errors.Is(err, openpgp.ErrPINBlocked) {
+			d.state.tries = 0
+			return fmt.Errorf("%w on %s: unblock it with the admin PIN or the reset code (gpg --card-edit, admin, passwd)", core.ErrPINBlocked, d.name())
+		}
+		if !errors.Is(err, openpgp.ErrWrongPIN) && !errors.Is(err, openpgp.ErrPINFormat) {
+			return err
+		}
+		d.state.failed[tag] = true
+		left := -1
+		if st, e := d.card.ReadPWStatus(); e == nil {
+			left = st.TriesPW1
+			d.state.triesAt = time.Now()
+		}
+		d.state.tries = left
+		d.state.triesShown = left
+		switch left {
+		case -1:
+			return fmt.Errorf("%w: %s rejected the PIN (%v)", core.ErrBadSecret, d.name(), err)
+		case 0:
+			return fmt.Errorf("%w: %s rejected the PIN and is now blocked: unblock it with the admin PIN or the reset code (gpg --card-edit, admin, passwd)", core.ErrBadSecret, d.name())
+		}
+		return fmt.Errorf("%w: %s rejected the PIN, %d %s left", core.ErrBadSecret, d.name(), left, plural(left, "try", "tries"))
+	})
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// Lock implements core.Key: it drops the card's PIN state by selecting the
+// application again (the YubiKey's VERIFY FF does not work reliably).
+func (k *Key) Lock() {
+	d := k.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead != nil || !d.state.verified {
+		return
+	}
+	d.state.verified = false
+	d.state.selected = false
+	_ = d.transact(d.ensureSelected)
+}
+
+// DecryptPKESK implements core.Key.
+func (k *Key) DecryptPKESK(ctx context.Context, p *core.PKESK) (*core.SessionKey, error) {
+	if k.pub == nil {
+		return nil, k.unusable
+	}
+	sk, err := core.DecryptPKESKRaw(ctx, p, k.pub, k)
+	if err != nil && errors.Is(err, core.ErrBadPKESK) {
+		return nil, fmt.Errorf("%s: %w", k.dev.name(), err)
+	}
+	return sk, err
+}
+
+// DecryptRSA implements core.RawDecrypter with PSO:DECIPHER.
+func (k *Key) DecryptRSA(ctx context.Context, c []byte) ([]byte, error) {
+	if !k.attr.IsRSA() {
+		return nil, fmt.Errorf("%s: the %s key is %s, not RSA", k.dev.name(), openpgp.SlotName(k.slot), k.attr)
+	}
+	return k.decipher(ctx, func() ([]byte, error) { return k.dev.card.DecipherRSA(c, k.attr.ModBits) })
+}
+
+// ECDH implements core.RawDecrypter with PSO:DECIPHER.
+func (k *Key) ECDH(ctx context.Context, eph []byte) ([]byte, error) {
+	if !k.attr.IsECC() {
+		return nil, fmt.Errorf("%s: the %s key is %s, not ECDH", k.dev.name(), openpgp.SlotName(k.slot), k.attr)
+	}
+	return k.decipher(ctx, func() ([]byte, error) { return k.dev.card.DecipherECDH(eph, k.attr.Curve) })
+}
+
+func (k *Key) decipher(ctx context.Context, pso func() ([]byte, error)) ([]byte, error) {
+	d := k.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead != nil {
+		return nil, d.dead
+	}
+	if !d.state.verified {
+		return nil, fmt.Errorf("%s: the PIN is not verified: unlock the key first", d.name())
+	}
+	var out []byte
+	err := d.transact(func() error {
+		if err := d.ensureSelected(); err != nil {
+			return err
+		}
+		if d.ard.ExtCaps.MSE && d.state.aut != (k.slot == openpgp.SlotAut) {
+			if err := d.card.SetDecipherKey(k.slot); err != nil {
+				return err
+			}
+			d.state.aut = k.slot == openpgp.SlotAut
+		}
+		if d.ard.UIF[k.slot].Enabled() && d.opts.Prompter != nil {
+			d.opts.Prompter.Notify(ctx, fmt.Sprintf("Touch %s to decrypt", d.name()))
+		}
+		var err error
+		out, err = pso()
+		return err
+	})
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, openpgp.ErrTouchTimeout):
+		d.state.verified = false // the card may have dropped the PIN state
+		return nil, fmt.Errorf("%s was not touched in time: run the command again and touch the card while it blinks", d.name())
+	case errors.Is(err, openpgp.ErrNotVerified):
+		d.state.verified = false
+		msg := "the card no longer has the PIN verified"
+		if d.ard.UIF[k.slot].Enabled() {
+			msg = "the card was not touched in time, or the PIN is no longer verified"
+		}
+		return nil, fmt.Errorf("%s: %s: run the command again (%v)", d.name(), msg, err)
+	case errors.Is(err, openpgp.ErrNoKey):
+		return nil, fmt.Errorf("%s has no %s key: check the card with keyunlock card status", d.name(), openpgp.SlotName(k.slot))
+	}
+	if d.dead != nil {
+		return nil, d.dead
+	}
+	return nil, fmt.Errorf("%s: %w", d.name(), err)
+}

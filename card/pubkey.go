@@ -1,0 +1,111 @@
+package card
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/card/openpgp"
+)
+
+// KDF parameters (hash, key-wrap cipher) GnuPG writes for ECDH keys by
+// curve size, tried first when rebuilding a public key from the card.
+func defaultKDF(coord int) (hash, cipher byte) {
+	switch {
+	case coord <= 32:
+		return 8, 7 // SHA-256, AES-128
+	case coord <= 48:
+		return 9, 9 // SHA-384, AES-256
+	}
+	return 10, 9 // SHA-512, AES-256
+}
+
+// publicKeyFromCard rebuilds the v4 public (sub)key packet of a slot from
+// GET PUBLIC KEY, the algorithm attributes and the generation time, and
+// accepts it only when its fingerprint equals the one the card stores (C5).
+// For ECDH the KDF parameters are not on the card: GnuPG's defaults are
+// tried first, then the other standard combinations.
+func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
+	ard := c.ARD
+	attr := ard.Attrs[slot]
+	want := ard.Fingerprints[slot]
+	created := ard.GenTimes[slot]
+	n, e, point, err := c.PublicKey(slot)
+	if err != nil {
+		return nil, err
+	}
+	var candidates [][]byte
+	switch {
+	case attr.IsRSA():
+		if n == nil || e == nil {
+			return nil, fmt.Errorf("GET PUBLIC KEY returned no RSA modulus")
+		}
+		candidates = append(candidates, appendMPI(appendMPI([]byte{1}, n), e))
+	case attr.IsECC():
+		if point == nil {
+			return nil, fmt.Errorf("GET PUBLIC KEY returned no EC point")
+		}
+		if attr.Curve.Montgomery && len(point) == attr.Curve.CoordSize {
+			point = append([]byte{0x40}, point...)
+		}
+		h0, c0 := defaultKDF(attr.Curve.CoordSize)
+		combos := [][2]byte{{h0, c0}}
+		for _, h := range []byte{8, 9, 10} {
+			for _, ci := range []byte{7, 8, 9} {
+				if h != h0 || ci != c0 {
+					combos = append(combos, [2]byte{h, ci})
+				}
+			}
+		}
+		for _, kc := range combos {
+			b := []byte{18, byte(len(attr.Curve.OID))}
+			b = append(b, attr.Curve.OID...)
+			b = appendMPI(b, point)
+			b = append(b, 3, 1, kc[0], kc[1])
+			candidates = append(candidates, b)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported key algorithm %s", attr)
+	}
+	for _, material := range candidates {
+		body := []byte{4, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(body[1:], created)
+		body = append(body, material...)
+		pkt := append([]byte{0xCE}, newLength(len(body))...) // public subkey packet
+		pkt = append(pkt, body...)
+		p, err := packet.Read(bytes.NewReader(pkt))
+		if err != nil {
+			continue
+		}
+		pub, ok := p.(*packet.PublicKey)
+		if ok && bytes.Equal(pub.Fingerprint, want) {
+			return pub, nil
+		}
+	}
+	return nil, fmt.Errorf("the public key read from the card does not match its fingerprint %X (created %s); pass the key's certificate with --card-cert",
+		want, time.Unix(int64(created), 0).UTC().Format(time.RFC3339))
+}
+
+func appendMPI(b, v []byte) []byte {
+	v = bytes.TrimLeft(v, "\x00")
+	nbits := 0
+	if len(v) > 0 {
+		nbits = (len(v)-1)*8 + bits.Len8(v[0])
+	}
+	b = append(b, byte(nbits>>8), byte(nbits))
+	return append(b, v...)
+}
+
+func newLength(n int) []byte {
+	switch {
+	case n < 192:
+		return []byte{byte(n)}
+	case n < 8384:
+		n -= 192
+		return []byte{byte(n>>8) + 192, byte(n)}
+	}
+	return []byte{0xFF, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}

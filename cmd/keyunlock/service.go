@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"time"
+
+	"github.com/keyunlock/keyunlock/core"
+)
+
+// socketEnv names the daemon socket for every client command.
+const socketEnv = "KEYUNLOCK_SOCKET"
+
+// addSocketFlag registers --socket on a client command.
+func addSocketFlag(fs *flag.FlagSet) *string {
+	return fs.String("socket", "", "talk to the keyunlock daemon at `PATH` (default $"+socketEnv+", else "+core.DefaultSocket+" when it answers)")
+}
+
+// openService returns the Service a client command works with, and a
+// function that releases it:
+//   - the daemon, when --socket is given or $KEYUNLOCK_SOCKET is set (it
+//     must answer);
+//   - the keys named by --key, co-located in this process, when --key is
+//     given;
+//   - otherwise the daemon at the default socket when it answers, and the
+//     co-located keystore ($KEYUNLOCK_KEYS, /etc/keyunlock/keys.d) when not.
+//
+// Notes are messages for stderr that do not stop the command.
+func openService(ctx context.Context, cmd, socket string, keyFlags []string) (core.Service, []string, func(), error) {
+	explicit := socket != ""
+	if !explicit {
+		socket = os.Getenv(socketEnv)
+		explicit = socket != ""
+	}
+	if explicit {
+		if len(keyFlags) > 0 {
+			return nil, nil, nil, usageError(cmd, "--key selects co-located keys and cannot be used with the daemon at %s (the daemon's keys are given to 'keyunlock serve')", socket)
+		}
+		c, err := core.Dial(ctx, socket)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return c, nil, func() { c.Close() }, nil
+	}
+	if len(keyFlags) == 0 {
+		if c := probeDaemon(ctx, core.DefaultSocket); c != nil {
+			return c, nil, func() { c.Close() }, nil
+		}
+	}
+	ks, notes, err := openKeystore(keyFlags)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ks, notes, func() {}, nil
+}
+
+// probeDaemon returns a client when a keyunlock daemon answers at path.
+func probeDaemon(ctx context.Context, path string) *core.Client {
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := core.Dial(ctx, path)
+	if err != nil {
+		return nil
+	}
+	if err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil
+	}
+	return c
+}
+
+// clientPrompter is the prompter of client commands: the passphrase file or
+// descriptor when given, else the terminal when there is one, else none.
+func clientPrompter(passFile string, passFD int) core.Prompter {
+	switch {
+	case passFile != "":
+		return core.NewFilePrompter(passFile)
+	case passFD >= 0:
+		return core.NewFDPrompter(passFD)
+	}
+	if p, err := core.NewTerminalPrompter(); err == nil {
+		return p
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	cardpkg "github.com/keyunlock/keyunlock/card"
 	"github.com/keyunlock/keyunlock/core"
 )
 
@@ -92,10 +93,14 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 
 	// Load every key and keyfile into memory now: in the initrd, nothing
 	// may be read after switch_root.
+	var extra []core.Backend
+	var cards *cardpkg.Backend
 	if *card {
-		return errors.New("--card: the card backend is not available in this build; use --key")
+		cards = cardpkg.NewBackend(cardpkg.Options{})
+		defer cards.Close()
+		extra = append(extra, cards)
 	}
-	ks, notes, err := openKeystore(keys)
+	ks, notes, err := openKeystore(keys, extra...)
 	if err != nil {
 		return err
 	}
@@ -123,6 +128,10 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 				prompter = p
 			}
 		}
+	}
+
+	if cards != nil {
+		cards.SetPrompter(prompter)
 	}
 
 	activated, err := core.ActivatedListeners()

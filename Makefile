@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION)
 
 export KEYUNLOCK_TEST_STRICT := 1
 
-.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short
+.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard install uninstall boot-test
 
 all: build
 
@@ -27,7 +27,12 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 unit: build
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m ./...
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/boot$$')
+
+# The differential test of pcsc/ against libpcsclite (github.com/ebfe/scard,
+# cgo, libpcsclite-dev): the only cgo build, test-only.
+test-scard:
+	CGO_ENABLED=1 $(GO) test -count=1 -tags scard ./pcsc/...
 
 # Fuzzing: every FuzzXxx target of the module, FUZZTIME each (scripts/fuzz.sh).
 FUZZTIME ?= 60s
@@ -47,7 +52,44 @@ demo: build
 	@bash -o pipefail -c '$(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head'
 
 # make test is what CI runs (.ci/run): install what is missing, then every test.
-test: test-deps vet unit fuzz-short
+test: test-deps vet unit test-scard fuzz-short boot-test
 
 clean:
 	rm -rf bin
+
+# Boot tests: real initrds (dracut, mkinitcpio hook) booted in QEMU. Kernel,
+# dracut and built images are cached in .cache/boot.
+boot-test: build
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 40m -v ./boot/
+
+# Where each initrd generator looks for its parts.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+DRACUTMODDIR   ?= $(PREFIX)/lib/dracut/modules.d/91keyunlock
+INITCPIODIR    ?= $(PREFIX)/lib/initcpio
+INITRAMFSDIR   ?= $(PREFIX)/share/initramfs-tools
+CRYPTSCRIPTDIR ?= $(PREFIX)/lib/cryptsetup/scripts
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keyunlock
+	for u in systemd/*.socket systemd/*.service systemd/*.path; do \
+		[ -f "$$u" ] && install -D -m 0644 "$$u" $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || true; \
+	done
+	install -D -m 0755 dracut/module-setup.sh $(DESTDIR)$(DRACUTMODDIR)/module-setup.sh
+	install -D -m 0755 dracut/keyunlock-unlock.sh $(DESTDIR)$(DRACUTMODDIR)/keyunlock-unlock.sh
+	install -D -m 0644 dracut/69-keyunlock.rules $(DESTDIR)$(DRACUTMODDIR)/69-keyunlock.rules
+	install -D -m 0644 mkinitcpio/install/keyunlock $(DESTDIR)$(INITCPIODIR)/install/keyunlock
+	install -D -m 0644 mkinitcpio/install/sd-keyunlock $(DESTDIR)$(INITCPIODIR)/install/sd-keyunlock
+	install -D -m 0644 mkinitcpio/hooks/keyunlock $(DESTDIR)$(INITCPIODIR)/hooks/keyunlock
+	install -D -m 0755 initramfs-tools/hooks/keyunlock $(DESTDIR)$(INITRAMFSDIR)/hooks/keyunlock
+	install -D -m 0755 initramfs-tools/scripts/keyunlock $(DESTDIR)$(CRYPTSCRIPTDIR)/keyunlock
+	install -d -m 0700 $(DESTDIR)/etc/keyunlock/keys $(DESTDIR)/etc/keyunlock/keys.d
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/keyunlock
+	for u in systemd/*.socket systemd/*.service systemd/*.path; do \
+		[ -f "$$u" ] && rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || true; \
+	done
+	rm -rf $(DESTDIR)$(DRACUTMODDIR)
+	rm -f $(DESTDIR)$(INITCPIODIR)/install/keyunlock $(DESTDIR)$(INITCPIODIR)/install/sd-keyunlock $(DESTDIR)$(INITCPIODIR)/hooks/keyunlock
+	rm -f $(DESTDIR)$(INITRAMFSDIR)/hooks/keyunlock $(DESTDIR)$(CRYPTSCRIPTDIR)/keyunlock
+	@echo "uninstall: /etc/keyunlock (your keys and configuration) was left in place"

@@ -365,7 +365,7 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 	if err := json.Unmarshal(params, &obj); err != nil {
 		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}, call.Oneway
 	}
-	rep := s.dispatch(ctx, call.Method, params, obj)
+	rep := s.dispatch(ctx, peer, call.Method, params, obj)
 	return rep, call.Oneway
 }
 
@@ -392,7 +392,7 @@ func decodeParams(params json.RawMessage, obj map[string]json.RawMessage, v any,
 	return nil
 }
 
-func (s *Server) dispatch(ctx context.Context, method string, params json.RawMessage, obj map[string]json.RawMessage) *varlinkReply {
+func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params json.RawMessage, obj map[string]json.RawMessage) *varlinkReply {
 	ok := func(p any) *varlinkReply { return &varlinkReply{Parameters: p} }
 	switch method {
 	case VarlinkServiceInterface + ".GetInfo":
@@ -435,8 +435,10 @@ func (s *Server) dispatch(ctx context.Context, method string, params json.RawMes
 		}
 		defer Wipe(a.Secret)
 		if err := s.Service.Unlock(ctx, a.Key, a.Secret, UnlockOptions{Force: a.Force}); err != nil {
+			s.logf("keyunlock: unlock of %s for %s failed: %v", keyName(a.Key, "the only locked key"), peer, err)
 			return errReply(errorToVarlink(err))
 		}
+		s.logf("keyunlock: unlocked %s for %s", keyName(a.Key, "the only locked key"), peer)
 		return ok(struct{}{})
 	case VarlinkInterface + ".Lock":
 		var a vlLockArgs
@@ -446,6 +448,7 @@ func (s *Server) dispatch(ctx context.Context, method string, params json.RawMes
 		if err := s.Service.Lock(ctx, a.Key); err != nil {
 			return errReply(errorToVarlink(err))
 		}
+		s.logf("keyunlock: locked %s for %s", keyName(a.Key, "every key"), peer)
 		return ok(struct{}{})
 	case VarlinkInterface + ".Decrypt":
 		var a vlDecryptArgs
@@ -522,4 +525,12 @@ func (s *Server) version(ctx context.Context) string {
 		s.Status(ctx, &st)
 	}
 	return st.Version
+}
+
+// keyName names a key selector in log lines.
+func keyName(sel, dflt string) string {
+	if sel == "" {
+		return dflt
+	}
+	return "key " + safeName(sel)
 }

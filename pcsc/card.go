@@ -191,7 +191,8 @@ func (k *Card) Control(ctl uint32, in []byte) ([]byte, error) {
 }
 
 // Status returns the reader name, state, active protocol and ATR of the
-// card. It fails with ErrRemovedCard once the card was pulled.
+// card. As with libpcsclite, the upper 16 bits of State hold the reader's
+// event counter. It fails with ErrRemovedCard once the card was pulled.
 func (k *Card) Status() (*CardStatus, error) {
 	var st *CardStatus
 	err := k.ctx.retrySharing(func() error {
@@ -211,7 +212,9 @@ func (k *Card) Status() (*CardStatus, error) {
 			if !ok {
 				return ErrReaderUnavailable
 			}
-			st = &CardStatus{Reader: r.Name, State: r.State, ActiveProtocol: r.Protocol, Atr: r.ATR}
+			// Like libpcsclite, the upper 16 bits of the state carry the
+			// reader's event counter.
+			st = &CardStatus{Reader: r.Name, State: State(r.EventCounter&0xFFFF)<<16 | r.State&0xFFFF, ActiveProtocol: r.Protocol, Atr: r.ATR}
 			return nil
 		})
 	})

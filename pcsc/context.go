@@ -23,6 +23,7 @@ type Context struct {
 
 	cancelMu sync.Mutex
 	cancelCh chan struct{} // non-nil while GetStatusChange waits
+	closing  bool          // Release was called: no new waits
 }
 
 // EstablishContext connects to pcscd, negotiates the protocol version and
@@ -148,9 +149,14 @@ func (c *Context) call(cmd uint32, body, payload []byte, n int, d time.Duration)
 	return c.recv(cmd, n, d)
 }
 
-// Release releases the context and closes the socket. Cards connected
-// through it are disconnected by pcscd (leaving the card as it is).
+// Release releases the context and closes the socket, interrupting a
+// GetStatusChange in progress. Cards connected through it are disconnected
+// by pcscd (leaving the card as it is).
 func (c *Context) Release() error {
+	c.cancelMu.Lock()
+	c.closing = true
+	c.cancelMu.Unlock()
+	c.Cancel() // a wait in progress would hold the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.released {

@@ -213,6 +213,11 @@ type ServiceError struct {
 func (e *ServiceError) Error() string {
 	switch {
 	case errors.Is(e.Err, os.ErrDeadlineExceeded):
+		if e.Op == "CONNECT" {
+			// pcscd holds a CONNECT back while another connection keeps
+			// the card in a transaction.
+			return fmt.Sprintf("pcscd at %s did not answer CONNECT within %v (does another program, such as scdaemon, keep the card busy? or is pcscd hung?)", e.Path, e.Wait)
+		}
 		return fmt.Sprintf("pcscd at %s did not answer %s within %v (is it hung?)", e.Path, e.Op, e.Wait)
 	case e.Op == "dial":
 		return fmt.Sprintf("pcscd is not running at %s (start pcscd, or set PCSCLITE_CSOCK_NAME to its socket): %v", e.Path, e.Err)

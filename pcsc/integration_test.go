@@ -344,6 +344,20 @@ func TestWaitCancel(t *testing.T) {
 	if names, err := ctx.ListReaders(); err != nil || len(names) != 2 {
 		t.Fatalf("ListReaders after cancel: %q %v", names, err)
 	}
+	// Release interrupts a wait instead of waiting for it.
+	go func() { done <- ctx.GetStatusChange(rs, -1) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := ctx.Release(); err != nil {
+		t.Fatalf("Release during a wait: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, pcsc.ErrCancelled) {
+			t.Fatalf("wait interrupted by Release = %v, want ErrCancelled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Release did not interrupt the wait")
+	}
 }
 
 func TestPcscdKilled(t *testing.T) {

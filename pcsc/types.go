@@ -79,8 +79,10 @@ const (
 	Specific   State = 0x0040
 )
 
-// String lists the set bits, such as "present|powered|negotiable".
+// String lists the set bits, such as "present|powered|negotiable". The
+// event counter that Card.Status puts in the upper 16 bits is left out.
 func (s State) String() string {
+	s &= 0xFFFF
 	names := []string{"unknown", "absent", "present", "swallowed", "powered", "negotiable", "specific"}
 	var parts []string
 	for i, n := range names {

@@ -59,8 +59,12 @@ func (c *Context) GetStatusChangeContext(ctx context.Context, rs []ReaderState, 
 	}
 	cancelCh := make(chan struct{})
 	c.cancelMu.Lock()
+	closing := c.closing
 	c.cancelCh = cancelCh
 	c.cancelMu.Unlock()
+	if closing {
+		return ErrCancelled
+	}
 	defer func() {
 		c.cancelMu.Lock()
 		if c.cancelCh == cancelCh {

@@ -9,12 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"golang.org/x/sys/unix"
+
+	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
 // keyunlockBin is the real binary, built once by TestMain.
@@ -451,5 +455,76 @@ func TestDemoKeyfile(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%x", sha256.Sum256(r.stdout)); got != strings.TrimSpace(string(want)) {
 		t.Fatalf("demo plaintext hashes to %s, want %s", got, want)
+	}
+}
+
+// openPTY returns the master and slave ends of a new pseudo-terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		testenv.Unavailable(t, "pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// TestTerminalPrompt types the passphrase on a pseudo-terminal once the
+// prompt is shown and checks that it is not echoed.
+func TestTerminalPrompt(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t, dir, "tty", "typed-on-the-tty", false, nil)
+	plain := randomBytes(64)
+	msg := encryptWithCLI(t, dir, plain, k.certFile)
+	out := filepath.Join(dir, "out.key")
+
+	master, slave := openPTY(t)
+	defer master.Close()
+	cmd := exec.Command(keyunlockBin, "decrypt", "--key", k.secretFile, "-o", out, msg)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var transcript []byte
+	buf := make([]byte, 4096)
+	typed := false
+	for {
+		master.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := master.Read(buf)
+		transcript = append(transcript, buf[:n]...)
+		if !typed && bytes.Contains(transcript, []byte("Enter the passphrase for key "+k.subFpr)) {
+			master.Write([]byte("typed-on-the-tty\n"))
+			typed = true
+		}
+		if err != nil { // EIO once the child has exited
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("%v: %q", err, transcript)
+	}
+	if !typed {
+		t.Fatalf("no prompt naming the key in %q", transcript)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, plain) {
+		t.Fatalf("wrong plaintext; transcript %q", transcript)
+	}
+	if bytes.Contains(transcript, []byte("typed-on-the-tty")) {
+		t.Fatalf("the passphrase was echoed: %q", transcript)
 	}
 }

@@ -29,7 +29,11 @@ func newFlagSet(name, synopsis, examples string) *flag.FlagSet {
 		fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", synopsis)
 		fs.VisitAll(func(f *flag.Flag) {
 			arg, help := flag.UnquoteUsage(f)
-			fmt.Fprintf(w, "  --%s %s\n      %s\n", f.Name, arg, help)
+			dash := "--"
+			if len(f.Name) == 1 {
+				dash = "-"
+			}
+			fmt.Fprintf(w, "  %s%s %s\n      %s\n", dash, f.Name, arg, help)
 		})
 		fmt.Fprintf(w, "\nExamples:\n%s", examples)
 	}

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -99,6 +100,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		cards = cardpkg.NewBackend(cardpkg.Options{})
 		defer cards.Close()
 		extra = append(extra, cards)
+	}
+	// Absolute paths, so that sources name the files wherever the daemon runs.
+	for i, k := range keys {
+		if abs, err := filepath.Abs(k); err == nil {
+			keys[i] = abs
+		}
 	}
 	ks, notes, err := openKeystore(keys, extra...)
 	if err != nil {

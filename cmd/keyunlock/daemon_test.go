@@ -370,7 +370,7 @@ func TestDaemonKeyProvider(t *testing.T) {
 func TestDaemonCacheTTL(t *testing.T) {
 	set := fixtures.Load(t)
 	k := decryptableKeys(set)[0]
-	d := startDaemon(t, "--key", k.KeyFile, "--cache-ttl", "1s")
+	d := startDaemon(t, "--key", k.KeyFile, "--cache-ttl", "4s")
 	env := []string{"KEYUNLOCK_SOCKET=" + d.socket}
 	if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", k.PassFile); code != 0 {
 		t.Fatalf("unlock: %q", errs)
@@ -378,7 +378,7 @@ func TestDaemonCacheTTL(t *testing.T) {
 	if _, errs, code := cliRun(t, env, "decrypt", k.Messages[0].File); code != 0 {
 		t.Fatalf("decrypt right after unlock: %q", errs)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(4500 * time.Millisecond)
 	if _, errs, code := cliRun(t, env, "decrypt", k.Messages[0].File); code == 0 || !strings.Contains(errs, "locked") {
 		t.Fatalf("decrypt after the TTL: %d %q (want a locked-key failure)", code, errs)
 	}

@@ -144,6 +144,9 @@ func (p *protection) parse(version int, b []byte) error {
 	if len(b) < i+ivLen {
 		return trunc
 	}
+	if v6 && int(b[1]) != i+ivLen-2 {
+		return fmt.Errorf("malformed v6 secret key: the S2K parameter count says %d bytes, the fields take %d", b[1], i+ivLen-2)
+	}
 	p.iv = b[i : i+ivLen]
 	p.data = b[i+ivLen:]
 	if params.Mode == s2k.Argon2 && p.usage != 253 {

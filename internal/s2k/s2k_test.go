@@ -114,6 +114,8 @@ func TestLimits(t *testing.T) {
 		{Mode: Argon2, Passes: 200, Parallelism: 1, MemoryExp: 10}, // too many passes
 		{Mode: Argon2, Passes: 1, Parallelism: 0, MemoryExp: 10},   // p = 0
 		{Mode: Argon2, Passes: 1, Parallelism: 4, MemoryExp: 4},    // m < 8p
+		{Mode: Argon2, Passes: 64, Parallelism: 4, MemoryExp: 21},  // 2 GiB × 64 passes
+		{Mode: Argon2, Passes: 5, Parallelism: 4, MemoryExp: 21},   // 2 GiB × 5 passes
 		{Mode: Iterated, HashID: 2, Count: MaxCount + 1},           // count
 		{Mode: Iterated, HashID: 1, Count: 1024},                   // MD5
 	}

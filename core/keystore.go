@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -200,11 +201,20 @@ func normSelector(sel string) string {
 }
 
 // selects reports whether the key is named by the normalised selector: its
-// full fingerprint, its 16-digit key ID, or its 8-digit short key ID.
+// full fingerprint, its 16-digit key ID, its 8-digit short key ID, or the
+// fingerprint of its primary key (what gpg shows first) when it knows it.
 func selects(k Key, sel string) bool {
 	fpr := fmt.Sprintf("%X", k.Fingerprint())
 	kid := fmt.Sprintf("%016X", k.KeyID())
-	return sel == fpr || sel == kid || (len(sel) == 8 && strings.HasSuffix(kid, sel))
+	if sel == fpr || sel == kid || (len(sel) == 8 && strings.HasSuffix(kid, sel)) {
+		return true
+	}
+	if d, ok := k.(KeyDescriber); ok && len(sel) >= 40 {
+		var info KeyInfo
+		d.Describe(&info)
+		return strings.EqualFold(info.PrimaryFpr, sel)
+	}
+	return false
 }
 
 // resolve finds the keys named by sel. For "" it returns the only locked,
@@ -224,6 +234,9 @@ func (ks *Keystore) resolve(ctx context.Context, sel string) ([]Key, error) {
 			keys = append(keys, e.key)
 		}
 	}
+	// Decryption keys first: a primary fingerprint names every subkey, and
+	// unlocking is for decrypting.
+	sort.SliceStable(keys, func(i, j int) bool { return keys[i].CanDecrypt() && !keys[j].CanDecrypt() })
 	switch {
 	case len(keys) == 0 && norm == "":
 		return nil, fmt.Errorf("%w: no key is locked", ErrNoKey)

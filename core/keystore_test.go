@@ -241,3 +241,25 @@ func TestKeystoreConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// describedKey adds a primary fingerprint to a testKey.
+type describedKey struct {
+	*testKey
+	primary string
+}
+
+func (d describedKey) Describe(info *KeyInfo) { info.PrimaryFpr = d.primary }
+
+func TestKeystoreUnlockByPrimaryFingerprint(t *testing.T) {
+	a := testEntity(t, "a", false)
+	primary := fmt.Sprintf("%X", a.PrimaryKey.Fingerprint)
+	sign := &testKey{priv: a.PrivateKey, source: "file a", kind: LockPassword, secret: "pa", locked: true, tries: -1}
+	enc := keyOf(t, a, "file a").lockedBy(LockPassword, "pa", -1)
+	ks := NewKeystore(&testBackend{devs: []Device{&testDevice{id: "file a", keys: []Key{describedKey{sign, primary}, describedKey{enc, primary}}}}})
+	if err := ks.Unlock(ctx, strings.ToLower(primary), []byte("pa"), UnlockOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if enc.Locked() || !sign.Locked() {
+		t.Fatalf("unlocked the signing key (%v) instead of the encryption subkey (%v)", !sign.Locked(), !enc.Locked())
+	}
+}

@@ -311,9 +311,13 @@ func (sc *serverConn) serve() {
 		sc.c.SetReadDeadline(time.Time{})
 		sc.mu.Unlock()
 		rep, oneway := s.handle(s.ctx, peer, msg)
+		Wipe(msg) // an Unlock call carries the secret
 		ok := true
 		if !oneway {
 			ok = sc.reply(rep)
+		}
+		if rep.wipe != nil {
+			rep.wipe()
 		}
 		sc.mu.Lock()
 		sc.busy = false
@@ -471,8 +475,8 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 			return errReply(errorToVarlink(err))
 		}
 		rep := ok(vlDecryptReply{Index: res.Index, Fingerprint: res.Fingerprint, Source: res.Source,
-			Algorithm: int(res.SessionKey.Cipher), SessionKey: bytes.Clone(res.SessionKey.Key)})
-		res.SessionKey.Wipe()
+			Algorithm: int(res.SessionKey.Cipher), SessionKey: res.SessionKey.Key})
+		rep.wipe = res.SessionKey.Wipe
 		return rep
 	case VarlinkInterface + ".DecryptMessage":
 		var a vlDecryptMessageArgs
@@ -488,8 +492,10 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 			return errReply(errorToVarlink(err))
 		}
 		m.Result.SessionKey.Wipe()
-		return ok(vlDecryptMessageReply{Plaintext: m.Plaintext, FileName: m.FileName,
+		rep := ok(vlDecryptMessageReply{Plaintext: m.Plaintext, FileName: m.FileName,
 			Index: m.Result.Index, Fingerprint: m.Result.Fingerprint, Source: m.Result.Source})
+		rep.wipe = func() { Wipe(m.Plaintext) }
+		return rep
 	case VarlinkInterface + ".Status":
 		st := DaemonStatus{PID: os.Getpid(), UptimeSeconds: int64(time.Since(s.started).Seconds()),
 			Connections: s.Connections(), Version: "dev"}

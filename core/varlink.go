@@ -30,6 +30,10 @@ type varlinkReply struct {
 	Parameters any    `json:"parameters"`
 	Continues  bool   `json:"continues,omitempty"`
 	Error      string `json:"error,omitempty"`
+
+	// wipe, when set, zeroes the secrets the parameters hold once the
+	// reply is written (or dropped).
+	wipe func()
 }
 
 // varlinkReplyIn is a reply as read by the client.
@@ -101,5 +105,8 @@ func writeMessage(w io.Writer, v any) error {
 	b := buf.Bytes()
 	b[len(b)-1] = 0 // Encode ends with '\n'; replace it with the terminator.
 	_, err := w.Write(b)
+	// The message may carry a secret (a passphrase, a session key, a
+	// plaintext) in base64: zero the encoding.
+	Wipe(b)
 	return err
 }

@@ -369,3 +369,28 @@ func TestErrorMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitReaderAdded(t *testing.T) {
+	reader1 := ReaderStatus{Name: "Reader 1", State: Absent}
+	f, opts := startFake(t, versionStep(4, 4, 0), establishStep,
+		step{req(cmdWaitReaderStateChange, nil), stateArray(16, empty0), 0},
+		// A spurious event (nothing changed), then a reader is plugged in.
+		step{nil, fields(0, 0), 30 * time.Millisecond},
+		step{req(cmdWaitReaderStateChange, nil), stateArray(16, empty0), 0},
+		step{nil, fields(0, 0), 30 * time.Millisecond},
+		step{req(cmdWaitReaderStateChange, nil), stateArray(16, empty0, reader1), 0},
+		step{req(cmdStopWaiting, nil), fields(0, 0), 0},
+	)
+	ctx, err := EstablishContext(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := []ReaderState{{Reader: PnPNotification}, {Reader: "Reader 0", CurrentState: StateEmpty}}
+	if err := ctx.GetStatusChange(rs, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].EventState != StateChanged || rs[1].EventState&StateChanged != 0 {
+		t.Fatalf("EventStates %#x %#x, want the PnP entry changed only", rs[0].EventState, rs[1].EventState)
+	}
+	f.done()
+}

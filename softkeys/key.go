@@ -15,6 +15,9 @@ import (
 	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
+// MaxKeyBits bounds the size of RSA, DSA and ElGamal keys.
+const MaxKeyBits = 8192
+
 // Key is one secret key or subkey of a key file. It implements core.Key and
 // core.KeyDescriber. It is safe for concurrent use.
 type Key struct {
@@ -30,7 +33,7 @@ type Key struct {
 
 	canDecrypt bool
 
-	mu   sync.Mutex
+	mu   sync.RWMutex       // guards priv; DecryptPKESK holds it shared while it uses priv
 	priv *packet.PrivateKey // nil while locked
 }
 
@@ -52,6 +55,13 @@ func newKey(f *File, tag int, raw []byte) (*Key, error) {
 	pub, n, err := pgppacket.PublicPart(tag, body)
 	if err != nil {
 		return nil, err
+	}
+	switch pub.PubKeyAlgo {
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoDSA, packet.PubKeyAlgoElGamal:
+		// Validating a huge private key would stall the boot.
+		if bits, err := pub.BitLength(); err != nil || bits > MaxKeyBits {
+			return nil, fmt.Errorf("key %X: %d-bit %s keys are not supported (at most %d bits)", pub.Fingerprint, bits, core.AlgorithmName(pub), MaxKeyBits)
+		}
 	}
 	k := &Key{file: f, tag: tag, body: body, pubLen: n, pub: pub}
 	if err := k.prot.parse(pub.Version, body[n:]); err != nil {
@@ -133,6 +143,9 @@ func (p *protection) parse(version int, b []byte) error {
 	}
 	if len(b) < i+ivLen {
 		return trunc
+	}
+	if v6 && int(b[1]) != i+ivLen-2 {
+		return fmt.Errorf("malformed v6 secret key: the S2K parameter count says %d bytes, the fields take %d", b[1], i+ivLen-2)
 	}
 	p.iv = b[i : i+ivLen]
 	p.data = b[i+ivLen:]
@@ -237,8 +250,8 @@ func (k *Key) Locked() bool {
 	if k.LockKind() == core.LockNone {
 		return false
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
 	return k.priv == nil
 }
 
@@ -285,26 +298,34 @@ func (k *Key) Lock() {
 	}
 }
 
-// privateKey returns the usable private key: the unlocked one, or for an
-// unprotected key one parsed now (and dropped again by Lock).
-func (k *Key) privateKey() (*packet.PrivateKey, error) {
+// withPrivateKey runs f with the usable private key, holding the key's lock
+// shared so that Lock cannot wipe it meanwhile. An unprotected key is parsed
+// on first use (and dropped again by Lock).
+func (k *Key) withPrivateKey(f func(*packet.PrivateKey) error) error {
 	if err := k.Available(context.Background()); err != nil {
-		return nil, err
+		return err
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.priv != nil {
-		return k.priv, nil
+	for {
+		k.mu.RLock()
+		if k.priv != nil {
+			defer k.mu.RUnlock()
+			return f(k.priv)
+		}
+		k.mu.RUnlock()
+		if k.LockKind() != core.LockNone {
+			return errors.New("key is locked: unlock it with its passphrase first")
+		}
+		k.mu.Lock()
+		if k.priv == nil {
+			priv, err := k.parseClear(k.body)
+			if err != nil {
+				k.mu.Unlock()
+				return err
+			}
+			k.priv = priv
+		}
+		k.mu.Unlock()
 	}
-	if k.LockKind() != core.LockNone {
-		return nil, errors.New("key is locked: unlock it with its passphrase first")
-	}
-	priv, err := k.parseClear(k.body)
-	if err != nil {
-		return nil, err
-	}
-	k.priv = priv
-	return priv, nil
 }
 
 // DecryptPKESK recovers the session key from a PKESK addressed to this key.
@@ -312,16 +333,20 @@ func (k *Key) DecryptPKESK(ctx context.Context, p *core.PKESK) (*core.SessionKey
 	if !k.canDecrypt {
 		return nil, fmt.Errorf("key %X (%s) is not an encryption key", k.pub.Fingerprint, k.Source())
 	}
-	priv, err := k.privateKey()
-	if err != nil {
-		return nil, fmt.Errorf("key %X (%s): %w", k.pub.Fingerprint, k.Source(), err)
-	}
 	ek, err := p.Packet()
 	if err != nil {
 		return nil, err
 	}
-	if err := ek.Decrypt(priv, nil); err != nil {
-		return nil, fmt.Errorf("key %X (%s) cannot decrypt the session key for %s: %v", k.pub.Fingerprint, k.Source(), p.Recipient(), err)
+	var decErr error
+	err = k.withPrivateKey(func(priv *packet.PrivateKey) error {
+		decErr = ek.Decrypt(priv, nil)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key %X (%s): %w", k.pub.Fingerprint, k.Source(), err)
+	}
+	if decErr != nil {
+		return nil, fmt.Errorf("key %X (%s) cannot decrypt the session key for %s: %v", k.pub.Fingerprint, k.Source(), p.Recipient(), decErr)
 	}
 	sk := &core.SessionKey{Cipher: ek.CipherFunc, Key: ek.Key}
 	if p.Version == 6 {

@@ -313,3 +313,45 @@ func TestUnlockAllSharedS2K(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentLock decrypts from several goroutines while another one
+// locks the key again and again: no decryption may see a wiped key.
+func TestConcurrentLock(t *testing.T) {
+	set := fixtures.Load(t)
+	fk := set.Key(t, "gpg-cv25519-clear")
+	_, k := load(t, fk)
+	m := fk.Messages[0]
+	msg := readMessage(t, m)
+	p := pkesks(t, msg)[0]
+	want := fixtures.ReadFile(t, m.Plaintext)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			k.Lock()
+		}
+	}()
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				sk, err := k.DecryptPKESK(ctx, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(decryptData(t, msg, sk), want) {
+					errs <- errors.New("wrong plaintext")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	<-done
+}

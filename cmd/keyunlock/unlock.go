@@ -83,6 +83,9 @@ func runUnlock(ctx context.Context, env *cliEnv, args []string) error {
 		core.Wipe(secret)
 		if err == nil {
 			fmt.Fprintf(env.stderr, "keyunlock: unlocked %s (%s)\n", key.Fingerprint, key.Source)
+			if _, daemon := svc.(*core.Client); !daemon {
+				fmt.Fprintf(env.stderr, "keyunlock: no daemon answers: the secret is right, but the key is locked again as keyunlock exits\n")
+			}
 			return nil
 		}
 		// Only a terminal can be asked again, and never after a wrong PIN

@@ -110,7 +110,7 @@ func startOnce() (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	base, err := freePorts(Slots)
+	base, err := pickPorts(Slots)
 	if err != nil {
 		return fail(err)
 	}
@@ -163,6 +163,12 @@ func startOnce() (*Server, error) {
 		if err == nil && countReaders(states, s.Readers[:]) == Slots {
 			return s, nil
 		}
+		if err == nil && strings.Contains(s.Log(), "daemon ready.") {
+			// pcscd set up its readers before answering: a missing vpcd
+			// reader means vpcd could not listen on its port (taken
+			// meanwhile by someone else). The caller retries.
+			return fail(fmt.Errorf("vpcd readers %q missing (ports %d/%d taken?); log:\n%s", s.Readers, s.Ports[0], s.Ports[1], s.LogTail(30)))
+		}
 		select {
 		case <-s.exited:
 			return fail(fmt.Errorf("pcscd exited at start (%v); log:\n%s", s.cmd.ProcessState, s.LogTail(30)))
@@ -184,6 +190,9 @@ func countReaders(states []ReaderState, names []string) int {
 	}
 	return n
 }
+
+// pickPorts chooses the vpcd ports; tests replace it.
+var pickPorts = freePorts
 
 // freePorts returns a base port such that base … base+n-1 are free on all
 // interfaces (vpcd listens on INADDR_ANY).

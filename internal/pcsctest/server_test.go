@@ -3,6 +3,7 @@ package pcsctest
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -82,5 +83,40 @@ func TestServersAreIsolated(t *testing.T) {
 		if err := p.Signal(syscall.Signal(0)); err == nil {
 			t.Fatalf("pcscd %d still running after Close", pid)
 		}
+	}
+}
+
+// TestStartRetriesTakenPorts: when another process grabs a vpcd port between
+// the choice and pcscd's start, StartServer notices at once and retries.
+func TestStartRetriesTakenPorts(t *testing.T) {
+	if err := Available(); err != nil {
+		testenv.Unavailable(t, "%v", err)
+	}
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(n int) (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return freePorts(n)
+	}
+	defer func() { pickPorts = freePorts }()
+	start := time.Now()
+	srv, err := StartServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if calls != 2 || srv.Ports[0] == taken {
+		t.Fatalf("ports %v after %d choices; port %d was taken", srv.Ports, calls, taken)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("recovering from a taken port took %v", d)
 	}
 }

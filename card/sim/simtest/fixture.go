@@ -18,6 +18,9 @@ import (
 const (
 	// KindRSA2048: gpg --card-edit "generate" with the default attributes.
 	KindRSA2048 = "rsa2048"
+	// KindRSA4096: "key-attr" RSA 4096, then "generate" (not in Kinds:
+	// it is slow; its decryption needs extended length or chaining).
+	KindRSA4096 = "rsa4096"
 	// KindCv25519: "key-attr" ECC / Curve 25519 (ed25519 + cv25519 keys),
 	// then "generate".
 	KindCv25519 = "cv25519"
@@ -96,7 +99,7 @@ func GPGCardFixture(t testing.TB, kind string) *Fixture {
 	var session string
 	uid := "card@example.org"
 	switch kind {
-	case KindRSA2048, KindCv25519, KindNISTP256:
+	case KindRSA2048, KindRSA4096, KindCv25519, KindNISTP256:
 		session, err = g.GenerateOnCard(kind, "Card Tester", uid)
 	case KindKeyToCard:
 		uid = "soft@example.org"
@@ -146,6 +149,11 @@ func (g *GPG) GenerateOnCard(kind, name, email string) (string, error) {
 		"keygen.comment":                {""},
 	}
 	curve := map[string]string{KindCv25519: "1", KindNISTP256: "3"}[kind]
+	if kind == KindRSA4096 {
+		prompts = append(prompts, "key-attr")
+		answers["cardedit.genkeys.algo"] = []string{"1", "1", "1"}
+		answers["cardedit.genkeys.size"] = []string{"4096", "4096", "4096"}
+	}
 	if curve != "" {
 		prompts = append(prompts, "key-attr")
 		answers["cardedit.genkeys.algo"] = []string{"2", "2", "2"}

@@ -59,22 +59,28 @@ func pcscLib() string {
 	return ""
 }
 
-// pinentryScript answers GETPIN with the admin PIN when the prompt talks
-// about the Admin PIN, else with the user PIN, both read from files so that
-// a test can change them.
+// pinentryScript answers GETPIN from files in the home, chosen by the
+// prompt's wording: a new PIN or code (new-pin), the Admin PIN (admin-pin),
+// the Reset Code (reset-code), else the user PIN (user-pin). Tests change
+// the files with SetPINs and SetNewPIN.
 const pinentryScript = `#!/bin/sh
 echo "OK pinentry for tests"
 desc=""
+repeat=""
 while IFS= read -r line; do
+  echo "$line" | cut -c1-120 >> "%[1]s/pinentry.log"
   case "$line" in
     SETDESC*|SETPROMPT*) desc="$desc $line"; echo OK ;;
+    SETREPEAT*) repeat=1; echo OK ;;
     GETPIN*)
       case "$desc" in
+        *New*|*new*|*[Rr]epeat*|*re-enter*) pin=$(cat "%[1]s/new-pin") ;;
         *Admin*|*admin*) pin=$(cat "%[1]s/admin-pin") ;;
         *Reset*|*reset*) pin=$(cat "%[1]s/reset-code") ;;
         *) pin=$(cat "%[1]s/user-pin") ;;
       esac
       desc=""
+      if [ -n "$repeat" ]; then echo "S PIN_REPEATED"; repeat=""; fi
       echo "D $pin"; echo OK ;;
     BYE*) echo "OK closing connection"; exit 0 ;;
     *) echo OK ;;
@@ -114,6 +120,7 @@ func StartGPG(t testing.TB, srv *pcsctest.Server) *GPG {
 	write("pinentry.sh", fmt.Sprintf(pinentryScript, home), 0o700)
 	g.SetPINs("123456", "12345678")
 	write("reset-code", "", 0o600)
+	write("new-pin", "", 0o600)
 	write("gpg-agent.conf", fmt.Sprintf("pinentry-program %s\nallow-loopback-pinentry\nscdaemon-program %s\n",
 		filepath.Join(home, "pinentry.sh"), scd), 0o600)
 	write("scdaemon.conf", fmt.Sprintf("disable-ccid\npcsc-driver %s\nreader-port %s\nlog-file %s\ndebug 2048\n",
@@ -124,6 +131,9 @@ func StartGPG(t testing.TB, srv *pcsctest.Server) *GPG {
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(home, "scdaemon.log")); err == nil {
 				t.Logf("scdaemon log (tail):\n%s", tail(string(b), 80))
+			}
+			if b, err := os.ReadFile(filepath.Join(home, "pinentry.log")); err == nil {
+				t.Logf("pinentry log (tail):\n%s", tail(string(b), 40))
 			}
 		}
 		g.Stop()
@@ -166,11 +176,21 @@ func (g *GPG) SetPINs(user, admin string) {
 	}
 }
 
+// SetNewPIN sets what the pinentry answers when asked for a new PIN, Admin
+// PIN or Reset Code, and the Reset Code it gives to unblock.
+func (g *GPG) SetNewPIN(newPIN, resetCode string) {
+	for name, v := range map[string]string{"new-pin": newPIN, "reset-code": resetCode} {
+		if err := os.WriteFile(filepath.Join(g.Home, name), []byte(v), 0o600); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+}
+
 // Env returns the environment GnuPG runs with.
 func (g *GPG) Env() []string { return append([]string(nil), g.env...) }
 
 func (g *GPG) cmd(bin, stdin string, args ...string) *exec.Cmd {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = g.env
 	cmd.Stdin = strings.NewReader(stdin)
@@ -209,7 +229,7 @@ func (g *GPG) CardEdit(answers map[string][]string, args ...string) (string, err
 	if len(args) == 0 {
 		args = []string{"--card-edit"}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.bins["gpg"], append([]string{"--no-tty", "--command-fd", "0", "--status-fd", "1"}, args...)...)
 	cmd.Env = g.env

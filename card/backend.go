@@ -56,6 +56,19 @@ func NewBackend(opts Options) *Backend {
 	return &Backend{opts: opts, conn: opts.Connector, devs: map[string]*Device{}}
 }
 
+// SetPrompter sets where the notices "insert card …" and "touch your
+// card" go, for callers that make their prompter after the backend.
+func (b *Backend) SetPrompter(p core.Prompter) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.opts.Prompter = p
+	for _, d := range b.devs {
+		d.mu.Lock()
+		d.opts.Prompter = p
+		d.mu.Unlock()
+	}
+}
+
 // Name implements core.Backend.
 func (b *Backend) Name() string { return "card" }
 

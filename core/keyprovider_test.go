@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,11 +27,20 @@ func cryptsetupRead(t *testing.T, path, volume string) ([]byte, error) {
 }
 
 func cryptsetupConnect(path, volume string) ([]byte, error) {
+	return cryptsetupReadCtx(context.Background(), path, volume)
+}
+
+// cryptsetupReadCtx is cryptsetupConnect that closes its socket when ctx ends.
+func cryptsetupReadCtx(ctx context.Context, path, volume string) ([]byte, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
+	var once sync.Once
+	closeFD := func() { once.Do(func() { unix.Shutdown(fd, unix.SHUT_RDWR); unix.Close(fd) }) }
+	defer closeFD()
+	stop := context.AfterFunc(ctx, closeFD)
+	defer stop()
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	// x/sys writes a leading '@' as the abstract NUL.

@@ -248,7 +248,14 @@ func unpack(inner []byte, max int64, depth int) ([]byte, string, error) {
 			}
 			plain, name, err := unpack(body, max, depth+1)
 			Wipe(body)
-			return plain, name, err
+			if err == nil {
+				err = onlySignaturesLeft(inner[len(inner)-r.Len():], max)
+			}
+			if err != nil {
+				Wipe(plain)
+				return nil, "", err
+			}
+			return plain, name, nil
 		case *packet.LiteralData:
 			body, err := readCapped(d.Body, max)
 			if errors.Is(err, errCapped) {
@@ -259,11 +266,34 @@ func unpack(inner []byte, max int64, depth int) ([]byte, string, error) {
 				Wipe(body)
 				return nil, "", fmt.Errorf("malformed literal data: %v", err)
 			}
+			if err := onlySignaturesLeft(inner[len(inner)-r.Len():], max); err != nil {
+				Wipe(body)
+				return nil, "", err
+			}
 			return body, d.FileName, nil
 		case *packet.OnePassSignature, *packet.Signature:
 			// keyfiles are not signature-checked; skip.
 		default:
 			return nil, "", fmt.Errorf("malformed message: unexpected %T inside the encrypted data", p)
+		}
+	}
+}
+
+// onlySignaturesLeft checks that what follows the literal data inside the
+// encryption is nothing but signatures (or padding): a second literal packet
+// or anything else makes the message ambiguous, so it is refused.
+func onlySignaturesLeft(rest []byte, max int64) error {
+	s := &packetScanner{data: rest, max: max}
+	for {
+		p, ok, err := s.next()
+		if err != nil {
+			return fmt.Errorf("malformed message: garbage after the literal data inside the encrypted data: %v", err)
+		}
+		if !ok {
+			return nil
+		}
+		if p.tag != tagSignature && p.tag != tagPadding && p.tag != tagMarker {
+			return fmt.Errorf("malformed message: a %s packet follows the literal data inside the encrypted data", tagName(p.tag))
 		}
 	}
 }

@@ -92,6 +92,16 @@ func (s *packetScanner) next() (p rawPacket, ok bool, err error) {
 		if err != nil {
 			return p, false, err
 		}
+		if partial {
+			// RFC 9580 §4.2.1.4: only data packets may be cut into
+			// partial chunks, and the first chunk is at least 512 bytes.
+			switch {
+			case p.tag != tagCompressed && p.tag != tagSED && p.tag != tagLiteral && p.tag != tagSEIPD && p.tag != tagAEAD:
+				return p, false, fmt.Errorf("malformed %s packet at byte %d: only data packets may use partial body lengths", tagName(p.tag), p.offset)
+			case !partials && length < 512:
+				return p, false, fmt.Errorf("malformed %s packet at byte %d: its first partial body chunk has %d bytes, less than the 512 required", tagName(p.tag), p.offset, length)
+			}
+		}
 		chunk, err := s.take(length)
 		if err != nil {
 			return p, false, err

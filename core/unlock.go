@@ -164,8 +164,12 @@ func DecryptSessionKey(ctx context.Context, svc Service, pkesks []*PKESK, opts D
 		if kind == LockPIN {
 			what = "PIN"
 		}
+		left := ""
+		if kind == LockPIN && key.TriesLeft >= 0 {
+			left = fmt.Sprintf(", %d PIN %s left", key.TriesLeft, plural(key.TriesLeft, "try", "tries"))
+		}
 		if attempt > opts.maxAttempts() {
-			return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s) %d times, giving up", what, key.Fingerprint, key.Source, attempt-1)}
+			return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s%s) %d times, giving up", what, key.Fingerprint, key.Source, left, attempt-1)}
 		}
 		secret, err := opts.Prompter.Ask(ctx, PromptRequest{
 			Key:       key,
@@ -178,7 +182,7 @@ func DecryptSessionKey(ctx context.Context, svc Service, pkesks []*PKESK, opts D
 		if err != nil {
 			Wipe(secret)
 			if attempt > 1 && errors.Is(err, ErrNoMoreSecrets) {
-				return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s); %v", what, key.Fingerprint, key.Source, err)}
+				return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s%s); %v", what, key.Fingerprint, key.Source, left, err)}
 			}
 			return nil, fmt.Errorf("cannot get the %s for key %s (%s): %w", what, key.Fingerprint, key.Source, err)
 		}

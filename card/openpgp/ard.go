@@ -212,6 +212,9 @@ func (a *ARD) ManufacturerName() string {
 	if n, ok := manufacturers[a.Manufacturer]; ok {
 		return n
 	}
+	if a.Manufacturer >= 0xFF00 && a.Manufacturer < 0xFFFF {
+		return "unmanaged S/N range"
+	}
 	return "unknown"
 }
 
@@ -223,7 +226,7 @@ var manufacturers = map[uint16]string{
 	0x1337: "Warsaw Hackerspace", 0x2342: "warpzone", 0x4354: "Confidential Technologies",
 	0x5343: "SSE Carte à puce", 0x5443: "TIF-IT e.V.", 0x63AF: "Trustica", 0xBA53: "c-base e.V.",
 	0xBD0E: "Paranoidlabs", 0xCA05: "Atos CardOS", 0xF1D0: "CanoKeys", 0xF517: "FSIJ",
-	0xF5EC: "F-Secure", 0xFF00: "test card", 0xFFFE: "test card", 0xFFFF: "test card",
+	0xF5EC: "F-Secure", 0xFFFF: "test card",
 }
 
 func beInt(b []byte) int {

@@ -296,7 +296,7 @@ func (c *Card) Transmit(cmd []byte) []byte {
 		c.pending = nil
 		return sw(swWrongLength)
 	}
-	if a.cla&0x80 != 0 && a.cla != 0x80 {
+	if a.cla&0x80 != 0 {
 		return sw(swCLAUnsupported)
 	}
 	if a.ins == 0xc0 && a.cla&0x10 == 0 {

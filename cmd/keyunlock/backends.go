@@ -27,8 +27,23 @@ func keyPaths(flags []string) []string {
 // openKeystore wires every backend into a Keystore. This is the only place
 // that knows the backends. Notes are things the user should hear about but
 // that do not stop the command, such as files skipped in a key directory.
-func openKeystore(keyFlags []string) (*core.Keystore, []string, error) {
+//
+// extra are further backends (the OpenPGP cards with --card); with them,
+// missing default key locations are skipped instead of being an error.
+func openKeystore(keyFlags []string, extra ...core.Backend) (*core.Keystore, []string, error) {
 	paths := keyPaths(keyFlags)
+	if len(keyFlags) == 0 && len(extra) > 0 {
+		var present []string
+		for _, p := range paths {
+			if _, err := os.Stat(p); err == nil {
+				present = append(present, p)
+			}
+		}
+		if len(present) == 0 {
+			return core.NewKeystore(extra...), nil, nil
+		}
+		paths = present
+	}
 	if len(keyFlags) == 0 {
 		for _, p := range paths {
 			if _, err := os.Stat(p); err != nil {
@@ -44,5 +59,5 @@ func openKeystore(keyFlags []string) (*core.Keystore, []string, error) {
 	for _, s := range soft.Skipped() {
 		notes = append(notes, fmt.Sprintf("skipped %s: %s", s.Path, s.Reason))
 	}
-	return core.NewKeystore(soft), notes, nil
+	return core.NewKeystore(append([]core.Backend{soft}, extra...)...), notes, nil
 }

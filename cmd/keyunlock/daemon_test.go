@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
+	"github.com/keyunlock/keyunlock/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -488,4 +489,79 @@ func TestDaemonSocketActivation(t *testing.T) {
 	if got, err := cryptsetupRead(luksPath, "cryptroot"); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("activated key socket: %q, %v\n%s", got, err, log.String())
 	}
+}
+
+// TestDaemonSystemdSocketActivate starts the daemon the way systemd does,
+// through systemd-socket-activate: the first connection to the key socket
+// (systemd-cryptsetup's) starts it, with both sockets passed and named,
+// and in initrd mode (re-executed as @keyunlock, keeping the sockets).
+func TestDaemonSystemdSocketActivate(t *testing.T) {
+	tools := testenv.RequireTool(t, "systemd-socket-activate")
+	set := fixtures.Load(t)
+	k := decryptableKeys(set)[0]
+	dir := t.TempDir()
+	keysDir := t.TempDir()
+	os.WriteFile(filepath.Join(keysDir, "cryptroot.pgp"), fixtures.ReadFile(t, k.Messages[0].File), 0o600)
+	mainPath, luksPath := filepath.Join(dir, "keyunlock.sock"), filepath.Join(dir, "luks.sock")
+	askDir := t.TempDir()
+	cmd := exec.Command(tools["systemd-socket-activate"], "-l", mainPath, "-l", luksPath, "--fdname=varlink:luks",
+		daemonBin(t), "serve", "--initrd", "--socket", filepath.Join(dir, "unused.sock"), "--key", k.KeyFile,
+		"--luks-keys", keysDir, "--prompt", "agent", "--ask-password-dir", askDir)
+	var log syncBuffer
+	cmd.Stderr = &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(luksPath); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd-socket-activate does not listen\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The key is locked: the activated daemon asks through the agent.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	asked := make(chan map[string]string, 4)
+	go answerAsks(ctx, t, askDir, k.EncryptFpr, k.Passphrase, asked)
+	want := fixtures.ReadFile(t, k.Messages[0].Plaintext)
+	if got, err := cryptsetupRead(luksPath, "cryptroot"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("key from the activated daemon: %q, %v\n%s", got, err, log.String())
+	}
+	cancel()
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+	if !bytes.HasPrefix(cmdline, []byte("@keyunlock\x00serve\x00")) {
+		t.Fatalf("activated daemon's cmdline %q", cmdline)
+	}
+	if out, errs, code := cliRun(t, []string{"KEYUNLOCK_SOCKET=" + mainPath}, "list"); code != 0 || !strings.Contains(out, "unlocked") {
+		t.Fatalf("list on the activated varlink socket: %d %q %q", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unused.sock")); err == nil {
+		t.Fatal("--socket was created although a socket was passed")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

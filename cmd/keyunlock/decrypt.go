@@ -17,6 +17,9 @@ const decryptExamples = `  # Unlock a LUKS volume with a keyfile encrypted to a 
   # Passphrase on file descriptor 3, message on stdin:
   keyunlock decrypt --key key.asc --passphrase-fd 3 3<pass.txt < keyfile.pgp > keyfile
 
+  # With an OpenPGP card (PIN asked on the terminal), waiting for it a minute:
+  keyunlock decrypt --card --card-serial 23852774 --card-wait 1m -o keyfile keyfile.pgp
+
 Without --key, the keys are read from $KEYUNLOCK_KEYS (a list of files or
 directories separated by ':') or else from /etc/keyunlock/keys.d.
 Exit status 0 means the whole message was decrypted and verified; on any
@@ -32,7 +35,7 @@ func init() {
 }
 
 func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet("decrypt", "keyunlock decrypt [--key PATH]... [--passphrase-file F | --passphrase-fd N] [--force] [-q] [-o OUT] [IN]", decryptExamples)
+	fs := newFlagSet("decrypt", "keyunlock decrypt [--key PATH]... [--card [--card-serial S] [--card-cert F]...] [--passphrase-file F | --passphrase-fd N] [--force] [-q] [-o OUT] [IN]", decryptExamples)
 	var keys multiFlag
 	socket := addSocketFlag(fs)
 	fs.Var(&keys, "key", "secret key `PATH` (file or directory); repeat for several")
@@ -41,6 +44,7 @@ func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 	force := fs.Bool("force", false, "allow spending a card's last PIN try")
 	out := fs.String("o", "", "write the plaintext to `OUT` (default stdout)")
 	quiet := fs.Bool("q", false, "do not say which key decrypted the message")
+	cards := addCardFlags(fs)
 	pos, err := parseArgs(fs, args, env.stdout)
 	if err != nil {
 		return err
@@ -56,7 +60,12 @@ func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 		in = pos[0]
 	}
 
-	ks, notes, done, err := openService(ctx, "decrypt", *socket, keys)
+	cardBackends, err := cards.backends()
+	if err != nil {
+		return err
+	}
+	defer cards.close()
+	ks, notes, done, err := openService(ctx, "decrypt", *socket, keys, cardBackends...)
 	if err != nil {
 		return err
 	}
@@ -75,6 +84,8 @@ func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 			opts.Prompter = p
 		}
 	}
+
+	cards.setPrompter(opts.Prompter, env.stderr)
 
 	r, name, err := openInput(in, env.stdin)
 	if err != nil {

@@ -23,10 +23,11 @@ func init() {
 }
 
 func runList(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet("list", "keyunlock list [--key PATH]...", listExamples)
+	fs := newFlagSet("list", "keyunlock list [--key PATH]... [--card [--card-serial S] [--card-cert F]...]", listExamples)
 	var keys multiFlag
 	socket := addSocketFlag(fs)
 	fs.Var(&keys, "key", "secret key `PATH` (file or directory); repeat for several")
+	cards := addCardFlags(fs)
 	pos, err := parseArgs(fs, args, env.stdout)
 	if err != nil {
 		return err
@@ -34,7 +35,13 @@ func runList(ctx context.Context, env *cliEnv, args []string) error {
 	if len(pos) > 0 {
 		return usageError("list", "unexpected arguments: %q", pos)
 	}
-	ks, notes, done, err := openService(ctx, "list", *socket, keys)
+	cardBackends, err := cards.backends()
+	if err != nil {
+		return err
+	}
+	defer cards.close()
+	cards.setPrompter(nil, env.stderr)
+	ks, notes, done, err := openService(ctx, "list", *socket, keys, cardBackends...)
 	if err != nil {
 		return err
 	}

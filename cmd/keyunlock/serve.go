@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	cardpkg "github.com/keyunlock/keyunlock/card"
 	"github.com/keyunlock/keyunlock/core"
 )
 
@@ -93,8 +94,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 
 	// Load every key and keyfile into memory now: in the initrd, nothing
 	// may be read after switch_root.
+	var extra []core.Backend
+	var cards *cardpkg.Backend
 	if *card {
-		return errors.New("--card: the card backend is not available in this build; use --key")
+		cards = cardpkg.NewBackend(cardpkg.Options{})
+		defer cards.Close()
+		extra = append(extra, cards)
 	}
 	// Absolute paths, so that sources name the files wherever the daemon runs.
 	for i, k := range keys {
@@ -102,7 +107,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 			keys[i] = abs
 		}
 	}
-	ks, notes, err := openKeystore(keys)
+	ks, notes, err := openKeystore(keys, extra...)
 	if err != nil {
 		return err
 	}
@@ -130,6 +135,10 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 				prompter = p
 			}
 		}
+	}
+
+	if cards != nil {
+		cards.SetPrompter(prompter)
 	}
 
 	activated, err := core.ActivatedListeners()

@@ -27,13 +27,19 @@ func addSocketFlag(fs *flag.FlagSet) *string {
 //     co-located keystore ($KEYUNLOCK_KEYS, /etc/keyunlock/keys.d) when not.
 //
 // Notes are messages for stderr that do not stop the command.
-func openService(ctx context.Context, cmd, socket string, keyFlags []string) (core.Service, []string, func(), error) {
+//
+// extra backends (the cards, with --card) are co-located too: they select
+// the co-located keystore like --key does.
+func openService(ctx context.Context, cmd, socket string, keyFlags []string, extra ...core.Backend) (core.Service, []string, func(), error) {
 	explicit := socket != ""
 	if !explicit {
 		socket = os.Getenv(socketEnv)
 		explicit = socket != ""
 	}
 	if explicit {
+		if len(extra) > 0 {
+			return nil, nil, nil, usageError(cmd, "--card uses the cards in this process and cannot be used with the daemon at %s (start the daemon with 'keyunlock serve --card')", socket)
+		}
 		if len(keyFlags) > 0 {
 			return nil, nil, nil, usageError(cmd, "--key selects co-located keys and cannot be used with the daemon at %s (the daemon's keys are given to 'keyunlock serve')", socket)
 		}
@@ -43,12 +49,12 @@ func openService(ctx context.Context, cmd, socket string, keyFlags []string) (co
 		}
 		return c, nil, func() { c.Close() }, nil
 	}
-	if len(keyFlags) == 0 {
+	if len(keyFlags) == 0 && len(extra) == 0 {
 		if c := probeDaemon(ctx, core.DefaultSocket); c != nil {
 			return c, nil, func() { c.Close() }, nil
 		}
 	}
-	ks, notes, err := openKeystore(keyFlags)
+	ks, notes, err := openKeystore(keyFlags, extra...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -46,6 +46,11 @@ const (
 	MaxCount        = 65011712 // the largest count the one-octet coding can express
 	MaxArgon2Memory = 1 << 21  // KiB, i.e. 2 GiB
 	MaxArgon2Passes = 64
+	// MaxArgon2Work bounds passes × memory (in KiB), the time Argon2
+	// takes: 2 GiB over 4 passes. It admits both RFC 9580 recommendations
+	// (1 pass over 2 GiB, 3 passes over 64 MiB) and refuses keys that sit
+	// below each separate limit but would run for hours.
+	MaxArgon2Work = 1 << 23
 )
 
 // Params is a parsed S2K specifier.
@@ -183,6 +188,9 @@ func (p *Params) Check() error {
 		}
 		if uint64(1)<<p.MemoryExp > MaxArgon2Memory {
 			return fmt.Errorf("Argon2 memory of %d MiB above the limit of %d MiB", (uint64(1)<<p.MemoryExp)>>10, MaxArgon2Memory>>10)
+		}
+		if uint64(p.Passes)<<p.MemoryExp > MaxArgon2Work {
+			return fmt.Errorf("Argon2 cost of %d passes over %d MiB above the limit of %d MiB-passes", p.Passes, (uint64(1)<<p.MemoryExp)>>10, MaxArgon2Work>>10)
 		}
 		return nil
 	case GNU:

@@ -114,6 +114,8 @@ func TestLimits(t *testing.T) {
 		{Mode: Argon2, Passes: 200, Parallelism: 1, MemoryExp: 10}, // too many passes
 		{Mode: Argon2, Passes: 1, Parallelism: 0, MemoryExp: 10},   // p = 0
 		{Mode: Argon2, Passes: 1, Parallelism: 4, MemoryExp: 4},    // m < 8p
+		{Mode: Argon2, Passes: 64, Parallelism: 4, MemoryExp: 21},  // 2 GiB × 64 passes
+		{Mode: Argon2, Passes: 5, Parallelism: 4, MemoryExp: 21},   // 2 GiB × 5 passes
 		{Mode: Iterated, HashID: 2, Count: MaxCount + 1},           // count
 		{Mode: Iterated, HashID: 1, Count: 1024},                   // MD5
 	}
@@ -130,8 +132,34 @@ func BenchmarkIterated(b *testing.B) {
 	salt := []byte("saltsalt")
 	pass := []byte("a reasonable passphrase")
 	out := make([]byte, 16)
+	b.SetBytes(MaxCount)
 	for b.Loop() {
 		IteratedKey(out, sha1.New, pass, salt, MaxCount)
+	}
+}
+
+// BenchmarkRawSHA1 hashes the same number of bytes in 64 KiB writes: the
+// hardware limit the iterated S2K is measured against.
+func BenchmarkRawSHA1(b *testing.B) {
+	buf := make([]byte, 64<<10)
+	b.SetBytes(MaxCount)
+	for b.Loop() {
+		h := sha1.New()
+		for n := 0; n < MaxCount; n += len(buf) {
+			h.Write(buf[:min(len(buf), MaxCount-n)])
+		}
+		h.Sum(nil)
+	}
+}
+
+// BenchmarkArgon2 derives a key with Argon2id at 64 MiB, one pass, p=2.
+func BenchmarkArgon2(b *testing.B) {
+	p := &Params{Mode: Argon2, Salt: make([]byte, 16), Passes: 1, Parallelism: 2, MemoryExp: 16}
+	out := make([]byte, 32)
+	for b.Loop() {
+		if err := p.Derive(out, []byte("pw")); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -140,6 +168,7 @@ func BenchmarkIteratedGoCrypto(b *testing.B) {
 	salt := []byte("saltsalt")
 	pass := []byte("a reasonable passphrase")
 	out := make([]byte, 16)
+	b.SetBytes(MaxCount)
 	for b.Loop() {
 		gos2k.Iterated(out, sha1.New(), pass, salt, MaxCount)
 	}

@@ -333,3 +333,22 @@ func BenchmarkDecryptMessage(b *testing.B) {
 		m.Wipe()
 	}
 }
+
+func TestDecryptSignedMessage(t *testing.T) {
+	f := newFixture(t)
+	signer := testEntity(t, "signer", false)
+	var buf bytes.Buffer
+	w, err := openpgp.Encrypt(&buf, []*openpgp.Entity{f.v4}, signer, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(f.keyfile)
+	w.Close()
+	m, err := decrypt(f, buf.Bytes(), DecryptOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Plaintext, f.keyfile) {
+		t.Fatal("wrong plaintext")
+	}
+}

@@ -48,8 +48,10 @@ else
     # keyunlock prompts on the console itself (its stdin is the console
     # terminal) and asks again after a wrong passphrase. The key goes
     # through a pipe only.
+    # The console is opened read-write: without a controlling terminal
+    # keyunlock asks on its stdin, and writes the prompt there too.
     # shellcheck disable=SC2086
-    keyunlock decrypt $keyarg "$keyfile" < /dev/console 2> /dev/console \
+    keyunlock decrypt $keyarg "$keyfile" <> /dev/console 2> /dev/console \
         | cryptsetup -d - luksOpen "$dev" "$name"
 fi
 

@@ -15,6 +15,9 @@ import (
 	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
+// MaxKeyBits bounds the size of RSA, DSA and ElGamal keys.
+const MaxKeyBits = 8192
+
 // Key is one secret key or subkey of a key file. It implements core.Key and
 // core.KeyDescriber. It is safe for concurrent use.
 type Key struct {
@@ -52,6 +55,13 @@ func newKey(f *File, tag int, raw []byte) (*Key, error) {
 	pub, n, err := pgppacket.PublicPart(tag, body)
 	if err != nil {
 		return nil, err
+	}
+	switch pub.PubKeyAlgo {
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoDSA, packet.PubKeyAlgoElGamal:
+		// Validating a huge private key would stall the boot.
+		if bits, err := pub.BitLength(); err != nil || bits > MaxKeyBits {
+			return nil, fmt.Errorf("key %X: %d-bit %s keys are not supported (at most %d bits)", pub.Fingerprint, bits, core.AlgorithmName(pub), MaxKeyBits)
+		}
 	}
 	k := &Key{file: f, tag: tag, body: body, pubLen: n, pub: pub}
 	if err := k.prot.parse(pub.Version, body[n:]); err != nil {

@@ -100,7 +100,7 @@ func (k *Key) decryptSecret(secret []byte, cache *deriveCache) (*packet.PrivateK
 	if err != nil {
 		return nil, err
 	}
-	defer core.Wipe(material)
+	defer core.Wipe(material[:cap(material)])
 
 	// Rebuild the packet without protection: public fields, usage 0, the
 	// clear material and, for v4, its two-octet checksum.

@@ -216,3 +216,65 @@ func TestChainingErrors(t *testing.T) {
 		t.Fatalf("short APDU: %04x", s)
 	}
 }
+
+func TestCertificatesAndAlgorithmInfo(t *testing.T) {
+	c := newCard(t, "")
+	selectApp(t, c)
+	mustOK(t, "PW3", verify(t, c, 0x83, "12345678"))
+	for i, cert := range []string{"sig-cert", "dec-cert", "aut-cert"} {
+		_, s := do(t, c, 0xa5, byte(i), 0x04, []byte{0x60, 0x04, 0x5c, 0x02, 0x7f, 0x21})
+		mustOK(t, "SELECT DATA", s)
+		_, s = do(t, c, 0xda, 0x7f, 0x21, []byte(cert))
+		mustOK(t, "PUT 7F21", s)
+	}
+	_, s := do(t, c, 0xa5, 0, 0x04, []byte{0x60, 0x04, 0x5c, 0x02, 0x7f, 0x21})
+	mustOK(t, "SELECT DATA", s)
+	got, s := do(t, c, 0xca, 0x7f, 0x21, nil)
+	if s != swOK || string(got) != "sig-cert" {
+		t.Fatalf("first certificate %q %04x", got, s)
+	}
+	got, s = do(t, c, 0xcc, 0x7f, 0x21, nil)
+	if s != swOK || string(got) != "dec-cert" {
+		t.Fatalf("GET NEXT DATA %q %04x", got, s)
+	}
+	fa, s := do(t, c, 0xca, 0, 0xfa, nil)
+	mustOK(t, "GET FA", s)
+	v, _ := findTLV(fa, 0xfa)
+	items, err := parseTLVs(v)
+	if err != nil || len(items) == 0 {
+		t.Fatalf("FA %x", fa)
+	}
+	for _, it := range items {
+		if _, err := parseAttr(it.value); err != nil {
+			t.Errorf("FA lists unusable attributes %x: %v", it.value, err)
+		}
+	}
+	if _, s := raw(t, c, unhex(t, "80ca006e00")); s != swCLAUnsupported {
+		t.Fatalf("CLA 80: %04x", s)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	c := newCard(t, "")
+	selectApp(t, c)
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			ok := true
+			for i := 0; i < 50; i++ {
+				r := c.Transmit(unhex(t, "00ca00c400"))
+				ok = ok && len(r) == 9 && r[7] == 0x90
+				c.APDUCount()
+			}
+			done <- ok
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if !<-done {
+			t.Fatal("a concurrent GET DATA failed")
+		}
+	}
+	if n := c.APDUCount(); n != 201 {
+		t.Fatalf("APDU count %d, want 201", n)
+	}
+}

@@ -528,3 +528,53 @@ func TestTerminalPrompt(t *testing.T) {
 		t.Fatalf("the passphrase was echoed: %q", transcript)
 	}
 }
+
+// TestLUKSEnrolment follows the enrolment that "keyunlock encrypt" prints
+// on a LUKS1 image file: the new key is added with cryptsetup luksAddKey,
+// and "keyunlock decrypt | cryptsetup open --key-file=-" opens the volume
+// (checked with --test-passphrase, which needs no device mapper).
+func TestLUKSEnrolment(t *testing.T) {
+	testenv.RequireTool(t, "cryptsetup")
+	dir := t.TempDir()
+	k := newKey(t, dir, "luks", "pw", false, nil)
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "old.pass")
+	os.WriteFile(old, []byte("old passphrase"), 0o600)
+	cs := func(stdin []byte, args ...string) error {
+		c := exec.Command("cryptsetup", args...)
+		c.Stdin = bytes.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("cryptsetup %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := cs(nil, "luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--key-file", old, img); err != nil {
+		t.Fatal(err)
+	}
+	pgp := filepath.Join(dir, "root.pgp")
+	r := run(t, nil, "encrypt", "--recipient", k.certFile, "-o", pgp)
+	if r.code != 0 || !strings.Contains(r.stderr, "cryptsetup luksAddKey DEVICE") {
+		t.Fatalf("encrypt: %d %q", r.code, r.stderr)
+	}
+	newKeyFile := filepath.Join(dir, "new.key")
+	if r := run(t, nil, "decrypt", "--key", k.secretFile, "--passphrase-file", k.passFile, "-o", newKeyFile, pgp); r.code != 0 {
+		t.Fatalf("decrypt: %q", r.stderr)
+	}
+	if err := cs(nil, "luksAddKey", "-q", "--key-file", old, "--pbkdf-force-iterations", "1000", img, newKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, nil, "decrypt", "-q", "--key", k.secretFile, "--passphrase-file", k.passFile, pgp)
+	if r.code != 0 {
+		t.Fatalf("decrypt: %q", r.stderr)
+	}
+	if err := cs(r.stdout, "open", "--test-passphrase", "--key-file=-", img); err != nil {
+		t.Fatalf("the decrypted keyfile does not open the volume: %v", err)
+	}
+	if err := cs(randomBytes(64), "open", "--test-passphrase", "--key-file=-", img); err == nil {
+		t.Fatal("a random key opened the volume")
+	}
+}

@@ -25,6 +25,7 @@ func NewPCSCConnector(opts ...pcsc.Option) (Connector, error) {
 	return &pcscConnector{ctx: c}, nil
 }
 
+// Readers lists the readers with a card, from pcscd's reader states.
 func (p *pcscConnector) Readers(ctx context.Context) ([]string, error) {
 	states, err := p.ctx.ReaderStatuses()
 	if err != nil {
@@ -39,8 +40,12 @@ func (p *pcscConnector) Readers(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// Connect opens a shared connection with T=0 or T=1 and reads the ATR.
 func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error) {
 	card, err := p.ctx.Connect(reader, pcsc.ShareShared, pcsc.ProtocolAny)
+	if errors.Is(err, pcsc.ErrSharingViolation) {
+		return nil, fmt.Errorf("%w; another program holds the card exclusively (GnuPG's scdaemon does: stop it with 'gpgconf --kill scdaemon', or add pcsc-shared to scdaemon.conf)", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +57,7 @@ func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error
 	return &pcscConn{card: card, atr: st.Atr}, nil
 }
 
+// Close releases the PC/SC context.
 func (p *pcscConnector) Close() error { return p.ctx.Release() }
 
 type pcscConn struct {
@@ -59,13 +65,25 @@ type pcscConn struct {
 	atr  []byte
 }
 
+// Transmit sends one APDU (no short timeout: a touch may take long).
 func (c *pcscConn) Transmit(cmd []byte) ([]byte, error) { return c.card.Transmit(cmd) }
-func (c *pcscConn) ATR() []byte                         { return c.atr }
-func (c *pcscConn) T0() bool                            { return c.card.ActiveProtocol() == pcsc.ProtocolT0 }
-func (c *pcscConn) Begin() error                        { return mapPCSC(c.card.BeginTransaction()) }
-func (c *pcscConn) End() error                          { return mapPCSC(c.card.EndTransaction(pcsc.LeaveCard)) }
-func (c *pcscConn) Close() error                        { return c.card.Disconnect(pcsc.LeaveCard) }
 
+// ATR is the card's answer-to-reset.
+func (c *pcscConn) ATR() []byte { return c.atr }
+
+// T0 reports whether pcscd negotiated T=0.
+func (c *pcscConn) T0() bool { return c.card.ActiveProtocol() == pcsc.ProtocolT0 }
+
+// Begin starts a PC/SC transaction.
+func (c *pcscConn) Begin() error { return mapPCSC(c.card.BeginTransaction()) }
+
+// End ends the transaction, leaving the card as it is.
+func (c *pcscConn) End() error { return mapPCSC(c.card.EndTransaction(pcsc.LeaveCard)) }
+
+// Close disconnects, leaving the card as it is.
+func (c *pcscConn) Close() error { return c.card.Disconnect(pcsc.LeaveCard) }
+
+// Check asks pcscd whether the card is still there and not reset.
 func (c *pcscConn) Check() error {
 	_, err := c.card.Status()
 	return mapPCSC(err)

@@ -352,3 +352,17 @@ func TestDecryptSignedMessage(t *testing.T) {
 		t.Fatal("wrong plaintext")
 	}
 }
+
+func TestNotOpenPGPBeforeHugeLength(t *testing.T) {
+	f := newFixture(t)
+	// New-format tag 63 with a 4 GiB length: garbage, not a huge packet.
+	m, err := decrypt(f, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3}, DecryptOptions{})
+	wantErr(t, m, err, "not an OpenPGP message")
+	// A real PKESK tag with a huge length is reported as such, without
+	// claiming the input is not OpenPGP.
+	m, err = decrypt(f, []byte{0xC1, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 1, 2, 3}, DecryptOptions{})
+	wantErr(t, m, err, "packet declares 2147483647 bytes, more than the 16 MiB limit")
+	if errors.Is(err, ErrNotOpenPGP) {
+		t.Fatalf("%v claims the input is not OpenPGP", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/sim"
+	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
 	"github.com/keyunlock/keyunlock/internal/testenv"
 )
@@ -187,5 +188,58 @@ func TestDecryptWithCard(t *testing.T) {
 	_, errs, code = ku("decrypt", "--card", "--card-serial", "99999999", "--passphrase-file", dir+"/pin", dir+"/keyfile.gpg")
 	if code == 0 || !strings.Contains(errs, "no usable key") {
 		t.Fatalf("wrong serial: exit %d %s", code, errs)
+	}
+}
+
+// TestDaemonWithCard: "keyunlock serve --card" holds the card; a client
+// unlocks it once with the PIN, then decrypts without one; lock drops the
+// card's PIN state again.
+func TestDaemonWithCard(t *testing.T) {
+	srv := pcsctest.Start(t)
+	c, err := sim.New(t.TempDir(), sim.Options{Serial: 0x77777777})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openpgp.NewEntity("Daemon", "", "daemon@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ImportKey(sim.SlotDec, e.Subkeys[0].PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	srv.InsertCard(t, 0, c)
+	dir := t.TempDir()
+	var msg bytes.Buffer
+	if err := core.Encrypt(&msg, []*packet.PublicKey{e.Subkeys[0].PublicKey}, []byte("disk key")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(dir+"/msg.pgp", msg.Bytes(), 0o600)
+	os.WriteFile(dir+"/pin", []byte("123456\n"), 0o600)
+	t.Setenv("PCSCLITE_CSOCK_NAME", srv.Socket)
+	d := startDaemon(t, "--card")
+	env := []string{"KEYUNLOCK_SOCKET=" + d.socket}
+
+	out, errs, code := cliRun(t, env, "list")
+	if code != 0 || !strings.Contains(out, "card FF4B:77777777") || !strings.Contains(out, "3 PIN tries left") {
+		t.Fatalf("list: %d %s %s\n%s", code, out, errs, d.Log())
+	}
+	if _, errs, code := cliRun(t, env, "decrypt", dir+"/msg.pgp"); code == 0 || !strings.Contains(errs, "locked") {
+		t.Fatalf("decrypt while locked: %d %s", code, errs)
+	}
+	if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", dir+"/pin"); code != 0 {
+		t.Fatalf("unlock: %s\n%s", errs, d.Log())
+	}
+	out, errs, code = cliRun(t, env, "decrypt", dir+"/msg.pgp")
+	if code != 0 || out != "disk key" {
+		t.Fatalf("decrypt: %d %q %s\n%s", code, out, errs, d.Log())
+	}
+	if _, errs, code := cliRun(t, env, "lock"); code != 0 {
+		t.Fatalf("lock: %s", errs)
+	}
+	if _, errs, code := cliRun(t, env, "decrypt", dir+"/msg.pgp"); code == 0 || !strings.Contains(errs, "locked") {
+		t.Fatalf("decrypt after lock: %d %s", code, errs)
+	}
+	if pw1, _, _ := c.Tries(); pw1 != 3 {
+		t.Fatalf("tries %d", pw1)
 	}
 }

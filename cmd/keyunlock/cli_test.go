@@ -428,6 +428,11 @@ func TestEncryptGenerates64Bytes(t *testing.T) {
 	if r.code != 0 || len(r.stdout) != 64 {
 		t.Fatalf("decrypting the generated keyfile: exit %d, %d bytes, %s", r.code, len(r.stdout), r.stderr)
 	}
+	// gpg's short flags, output on stdout.
+	r = run(t, nil, "encrypt", "-a", "-r", k.certFile)
+	if r.code != 0 || !bytes.HasPrefix(r.stdout, []byte("-----BEGIN PGP MESSAGE-----")) {
+		t.Fatalf("-a -r: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 func TestHelp(t *testing.T) {

@@ -102,6 +102,16 @@ func (d *daemon) Write(p []byte) (int, error) {
 	return d.log.Write(p)
 }
 
+// waitLog waits up to 10 s for the daemon's log to contain s.
+func (d *daemon) waitLog(s string) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(d.Log(), s) {
+			return true
+		}
+	}
+	return false
+}
+
 // startDaemon runs "keyunlock serve" with args and waits until it answers.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
@@ -348,7 +358,8 @@ func TestDaemonKeyProvider(t *testing.T) {
 	if got, err := cryptsetupRead(d.luks, "nosuchvolume"); err != nil || len(got) != 0 {
 		t.Fatalf("unknown volume: %q, %v", got, err)
 	}
-	if !strings.Contains(d.Log(), `volume "nosuchvolume"`) || !strings.Contains(d.Log(), "unknown volume") {
+	// The log travels through a pipe: give it a moment.
+	if !d.waitLog(`volume "nosuchvolume"`) || !strings.Contains(d.Log(), "unknown volume") {
 		t.Fatalf("no log line for the unknown volume:\n%s", d.Log())
 	}
 	if strings.Contains(d.Log(), k.Passphrase) || strings.Contains(d.Log(), string(want)) {
@@ -359,7 +370,7 @@ func TestDaemonKeyProvider(t *testing.T) {
 func TestDaemonCacheTTL(t *testing.T) {
 	set := fixtures.Load(t)
 	k := decryptableKeys(set)[0]
-	d := startDaemon(t, "--key", k.KeyFile, "--cache-ttl", "1s")
+	d := startDaemon(t, "--key", k.KeyFile, "--cache-ttl", "4s")
 	env := []string{"KEYUNLOCK_SOCKET=" + d.socket}
 	if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", k.PassFile); code != 0 {
 		t.Fatalf("unlock: %q", errs)
@@ -367,7 +378,7 @@ func TestDaemonCacheTTL(t *testing.T) {
 	if _, errs, code := cliRun(t, env, "decrypt", k.Messages[0].File); code != 0 {
 		t.Fatalf("decrypt right after unlock: %q", errs)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(4500 * time.Millisecond)
 	if _, errs, code := cliRun(t, env, "decrypt", k.Messages[0].File); code == 0 || !strings.Contains(errs, "locked") {
 		t.Fatalf("decrypt after the TTL: %d %q (want a locked-key failure)", code, errs)
 	}

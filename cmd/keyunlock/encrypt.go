@@ -26,6 +26,7 @@ const encryptExamples = `  # Enrol a new LUKS key: 64 random bytes, encrypted to
 
   # Encrypt an existing keyfile, ASCII-armored:
   keyunlock encrypt --armor --recipient me.asc -o keyfile.asc keyfile
+  keyunlock encrypt -a -r me.asc keyfile > keyfile.asc          # the same, gpg-style
 
 The message is encrypted to every valid encryption subkey of each
 certificate (binary or armored, as written by gpg --export or sq). Expired or
@@ -48,8 +49,10 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("encrypt", "keyunlock encrypt --recipient CERTFILE... [--armor] [-o OUT] [IN]", encryptExamples)
 	var certs multiFlag
 	fs.Var(&certs, "recipient", "encrypt to the certificate in `CERTFILE`; repeat for several")
+	fs.Var(&certs, "r", "short for --recipient `CERTFILE`")
 	out := fs.String("o", "", "write the encrypted keyfile to `OUT` (default stdout)")
 	arm := fs.Bool("armor", false, "write ASCII armor instead of binary")
+	fs.BoolVar(arm, "a", false, "short for --armor")
 	pos, err := parseArgs(fs, args, env.stdout)
 	if err != nil {
 		return err

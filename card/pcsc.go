@@ -80,6 +80,9 @@ func (p *pcscConnector) Readers(ctx context.Context) ([]string, error) {
 // Connect opens a shared connection with T=0 or T=1 and reads the ATR.
 func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error) {
 	card, err := p.current().Connect(reader, pcsc.ShareShared, pcsc.ProtocolAny)
+	if errors.Is(err, pcsc.ErrSharingViolation) {
+		return nil, fmt.Errorf("%w; another program holds the card exclusively (GnuPG's scdaemon does: stop it with 'gpgconf --kill scdaemon', or add pcsc-shared to scdaemon.conf)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

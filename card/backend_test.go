@@ -28,7 +28,7 @@ var algos = map[string]*packet.Config{
 
 var entityCache = map[string]*gopenpgp.Entity{}
 
-func entity(t *testing.T, algo string) *gopenpgp.Entity {
+func entity(t testing.TB, algo string) *gopenpgp.Entity {
 	t.Helper()
 	if e := entityCache[algo]; e != nil {
 		return e
@@ -53,7 +53,7 @@ type fixture struct {
 
 const plaintext = "0123456789abcdef disk key"
 
-func newFixture(t *testing.T, algo, quirks string) *fixture {
+func newFixture(t testing.TB, algo, quirks string) *fixture {
 	t.Helper()
 	q, err := sim.ParseQuirks(quirks)
 	if err != nil {
@@ -77,7 +77,7 @@ func newFixture(t *testing.T, algo, quirks string) *fixture {
 }
 
 // publicOnly is the entity's certificate without secrets, as --card-cert gives it.
-func (f *fixture) cert(t *testing.T) gopenpgp.EntityList {
+func (f *fixture) cert(t testing.TB) gopenpgp.EntityList {
 	var buf bytes.Buffer
 	if err := f.entity.Serialize(&buf); err != nil {
 		t.Fatal(err)
@@ -375,5 +375,80 @@ func TestStaleCounterRefused(t *testing.T) {
 	}
 	if err := k.Unlock(ctx, []byte("123456")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAUTKeyViaMSE: a card that supports MSE (C0 byte 9) decrypts with its
+// authentication key too; keyunlock switches the card between the keys.
+func TestAUTKeyViaMSE(t *testing.T) {
+	c, err := sim.New(t.TempDir(), sim.Options{Serial: 0x31313131})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, aut := entity(t, "cv25519"), entity(t, "rsa2048")
+	if err := c.ImportKey(sim.SlotDec, dec.Subkeys[0].PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ImportKey(sim.SlotAut, aut.Subkeys[0].PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	conn := newSimConnector()
+	conn.insert("Reader", c)
+	ks := core.NewKeystore(NewBackend(Options{Connector: conn}))
+	ctx := context.Background()
+	infos, err := ks.ListKeys(ctx)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("%+v %v", infos, err)
+	}
+	p := core.NewScriptedPrompter("123456")
+	for _, e := range []*gopenpgp.Entity{dec, aut, dec, aut} {
+		var msg bytes.Buffer
+		if err := core.Encrypt(&msg, []*packet.PublicKey{e.Subkeys[0].PublicKey}, []byte(plaintext)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := core.DecryptMessage(ctx, ks, &msg, core.DecryptOptions{Prompter: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Plaintext) != plaintext || m.Result.Fingerprint != fmt.Sprintf("%X", e.Subkeys[0].PublicKey.Fingerprint) {
+			t.Fatalf("%q by %s", m.Plaintext, m.Result.Fingerprint)
+		}
+	}
+	if len(p.Requests) != 1 {
+		t.Errorf("%d PIN prompts for one card", len(p.Requests))
+	}
+	// The YubiKey has no MSE: its AUT key is not offered for decryption.
+	y, err := sim.New(t.TempDir(), sim.Options{Quirks: sim.Quirks{YubiKey: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y.ImportKey(sim.SlotDec, dec.Subkeys[0].PrivateKey)
+	y.ImportKey(sim.SlotAut, aut.Subkeys[0].PrivateKey)
+	conn.insert("Reader", y)
+	infos, err = core.NewKeystore(NewBackend(Options{Connector: conn})).ListKeys(ctx)
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("YubiKey keys: %+v %v", infos, err)
+	}
+}
+
+// TestSigningKeyInAUTSlot: an ECDSA key in the AUT slot (as gpg makes it)
+// is not offered for decryption, and without certificates the card still
+// works with its DEC key.
+func TestSigningKeyInAUTSlot(t *testing.T) {
+	f := newFixture(t, "nistp256", "")
+	if err := f.card.ImportKey(sim.SlotAut, f.entity.PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	p := core.NewScriptedPrompter("123456")
+	m, b, err := f.decrypt(t, Options{}, core.DecryptOptions{Prompter: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Plaintext) != plaintext {
+		t.Fatalf("%q", m.Plaintext)
+	}
+	infos, err := core.NewKeystore(b).ListKeys(context.Background())
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("%+v %v", infos, err)
 	}
 }

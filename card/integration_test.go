@@ -192,6 +192,8 @@ func TestGnuPGKeysOnCard(t *testing.T) {
 		{"nistp384", "nistp384", "nistp384"},
 		{"nistp521", "nistp521", "nistp521"},
 		{"brainpoolP256r1", "brainpoolP256r1", "brainpoolP256r1"},
+		{"brainpoolP384r1", "brainpoolP384r1", "brainpoolP384r1"},
+		{"brainpoolP512r1", "brainpoolP512r1", "brainpoolP512r1"},
 		{"rsa2048", "rsa2048", "rsa2048"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,6 +229,18 @@ func TestGnuPGKeysOnCard(t *testing.T) {
 			cert, err := gopenpgp.ReadKeyRing(bytes.NewReader(gpg("--export", primary)))
 			if err != nil {
 				t.Fatal(err)
+			}
+			// GnuPG's ECDH KDF parameters are the defaults the backend
+			// tries first when it rebuilds a public key from the card.
+			if pub := cert[0].Subkeys[0].PublicKey; pub.PubKeyAlgo == 18 {
+				var buf bytes.Buffer
+				pub.Serialize(&buf)
+				raw := buf.Bytes()
+				hash, cipher := raw[len(raw)-2], raw[len(raw)-1]
+				wh, wc := defaultKDF(map[string]int{"cv25519": 32, "nistp256": 32, "nistp384": 48, "nistp521": 66, "brainpoolP256r1": 32, "brainpoolP384r1": 48, "brainpoolP512r1": 64}[tc.sub])
+				if hash != wh || cipher != wc || raw[len(raw)-4] != 3 {
+					t.Errorf("gpg wrote KDF hash %d cipher %d, the defaults are %d/%d", hash, cipher, wh, wc)
+				}
 			}
 			insertCard(t, srv, 0, c)
 			for _, certs := range []gopenpgp.EntityList{cert, nil} {

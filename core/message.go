@@ -120,7 +120,7 @@ func splitMessage(data []byte, max int64) ([]*PKESK, []byte, error) {
 	for {
 		p, ok, err := s.next()
 		if err != nil {
-			if p.offset == 0 && len(pkesks) == 0 && !errors.Is(err, errTruncated) {
+			if p.offset == 0 && (errors.Is(err, errBadHeader) || !knownTag(p.tag)) {
 				return nil, nil, fmt.Errorf("%w: %v", ErrNotOpenPGP, err)
 			}
 			return nil, nil, err
@@ -156,6 +156,9 @@ func splitMessage(data []byte, max int64) ([]*PKESK, []byte, error) {
 		case tagSED:
 			return nil, nil, fmt.Errorf("the message is encrypted without integrity protection (legacy packet 9), which is unsafe; re-encrypt it with a current tool")
 		default:
+			if p.offset == 0 && !knownTag(p.tag) {
+				return nil, nil, fmt.Errorf("%w: the input starts with an undefined packet type (%d)", ErrNotOpenPGP, p.tag)
+			}
 			if p.offset == 0 {
 				return nil, nil, fmt.Errorf("%w: it starts with a %s packet, not an encrypted message", ErrNotOpenPGP, tagName(p.tag))
 			}

@@ -333,3 +333,36 @@ func BenchmarkDecryptMessage(b *testing.B) {
 		m.Wipe()
 	}
 }
+
+func TestDecryptSignedMessage(t *testing.T) {
+	f := newFixture(t)
+	signer := testEntity(t, "signer", false)
+	var buf bytes.Buffer
+	w, err := openpgp.Encrypt(&buf, []*openpgp.Entity{f.v4}, signer, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(f.keyfile)
+	w.Close()
+	m, err := decrypt(f, buf.Bytes(), DecryptOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Plaintext, f.keyfile) {
+		t.Fatal("wrong plaintext")
+	}
+}
+
+func TestNotOpenPGPBeforeHugeLength(t *testing.T) {
+	f := newFixture(t)
+	// New-format tag 63 with a 4 GiB length: garbage, not a huge packet.
+	m, err := decrypt(f, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3}, DecryptOptions{})
+	wantErr(t, m, err, "not an OpenPGP message")
+	// A real PKESK tag with a huge length is reported as such, without
+	// claiming the input is not OpenPGP.
+	m, err = decrypt(f, []byte{0xC1, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 1, 2, 3}, DecryptOptions{})
+	wantErr(t, m, err, "packet declares 2147483647 bytes, more than the 16 MiB limit")
+	if errors.Is(err, ErrNotOpenPGP) {
+		t.Fatalf("%v claims the input is not OpenPGP", err)
+	}
+}

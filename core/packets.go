@@ -26,6 +26,12 @@ const (
 // errTruncated is returned when a packet runs past the end of the input.
 var errTruncated = errors.New("message is truncated: a packet runs past the end of the input")
 
+// errBadHeader is returned for a byte that cannot start a packet.
+var errBadHeader = errors.New("malformed packet header")
+
+// knownTag reports whether tag is one RFC 9580 defines (1 to 21).
+func knownTag(tag int) bool { return tag >= 1 && tag <= 21 }
+
 // rawPacket is one packet with its body reassembled from partial lengths.
 type rawPacket struct {
 	tag    int
@@ -51,7 +57,7 @@ func (s *packetScanner) next() (p rawPacket, ok bool, err error) {
 	b0 := s.data[s.off]
 	s.off++
 	if b0&0x80 == 0 {
-		return p, false, fmt.Errorf("malformed packet header at byte %d (0x%02x)", p.offset, b0)
+		return p, false, fmt.Errorf("%w at byte %d (0x%02x)", errBadHeader, p.offset, b0)
 	}
 	if b0&0x40 == 0 { // old format
 		p.tag = int(b0>>2) & 0x0f

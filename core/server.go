@@ -352,8 +352,8 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 	dec := json.NewDecoder(bytes.NewReader(msg))
 	if err := dec.Decode(&call); err != nil || dec.More() {
 		s.logf("keyunlock: malformed call from %s: not a JSON object", peer)
-		return &varlinkReply{Parameters: map[string]any{"parameter": "method",
-			"message": "malformed varlink call: not one JSON object"}, Error: ErrNameServiceInvalid}, false
+		// org.varlink.service.InvalidParameter has only "parameter".
+		return &varlinkReply{Parameters: map[string]any{"parameter": "method"}, Error: ErrNameServiceInvalid}, false
 	}
 	if call.Method == "" {
 		return &varlinkReply{Parameters: map[string]any{"parameter": "method"}, Error: ErrNameServiceInvalid}, call.Oneway

@@ -96,7 +96,9 @@ func TestKeyProviderPeerGoesAway(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the pending decryption was not canceled when the peer went away")
 	}
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(lg.String(), `volume "vol": context canceled`) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(lg.String(), `volume "vol": context canceled`) {
 		t.Fatalf("log: %s", lg)
 	}

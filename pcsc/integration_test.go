@@ -400,3 +400,41 @@ func TestPcscdKilled(t *testing.T) {
 		t.Fatalf("EstablishContext with pcscd dead = %v", err)
 	}
 }
+
+// BenchmarkTransmit measures one SELECT round trip through pcscd and vpcd to
+// the virtual card.
+func BenchmarkTransmit(b *testing.B) {
+	srv := pcsctest.Start(b)
+	srv.InsertCard(b, 0, &vpcd.BasicCard{})
+	ctx, err := pcsc.EstablishContext(pcsc.WithSocket(srv.Socket))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ctx.Release()
+	c, err := ctx.Connect(srv.Readers[0], pcsc.ShareShared, pcsc.ProtocolAny)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Transmit(selectOpenPGP); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEstablishAndList measures what "keyunlock readers" costs:
+// connecting, negotiating, establishing a context and reading the states.
+func BenchmarkEstablishAndList(b *testing.B) {
+	srv := pcsctest.Start(b)
+	for i := 0; i < b.N; i++ {
+		ctx, err := pcsc.EstablishContext(pcsc.WithSocket(srv.Socket))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ctx.ReaderStatuses(); err != nil {
+			b.Fatal(err)
+		}
+		ctx.Release()
+	}
+}

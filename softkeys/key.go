@@ -126,6 +126,9 @@ func (p *protection) parse(version int, b []byte) error {
 	if err := params.Check(); err != nil {
 		return err
 	}
+	if v6 && params.Mode == s2k.Simple {
+		return errors.New("v6 key with the forbidden simple S2K")
+	}
 	p.s2k = params
 	i += n
 	ivLen := 0

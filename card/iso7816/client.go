@@ -149,6 +149,7 @@ func (c *Client) raw(cmd Command, ext bool) ([]byte, uint16, error) {
 		return nil, 0, err
 	}
 	resp, err := c.T.Transmit(b)
+	clear(b) // the command may carry a PIN
 	if err != nil {
 		return nil, 0, err
 	}

@@ -465,7 +465,11 @@ func (c *Card) doTerminate() ([]byte, uint16) {
 		return nil, swSecurity
 	}
 	c.st.Terminated = true
-	c.resetVolatile()
+	if !c.q.YubiKey {
+		// A YubiKey keeps the PIN verification across TERMINATE and
+		// ACTIVATE (its PINs return to the same defaults).
+		c.resetVolatile()
+	}
 	return nil, c.persist()
 }
 
@@ -475,6 +479,8 @@ func (c *Card) doActivate() ([]byte, uint16) {
 		return nil, swMemoryFailure
 	}
 	c.st = st
-	c.resetVolatile()
+	if !c.q.YubiKey {
+		c.resetVolatile()
+	}
 	return nil, c.persist()
 }

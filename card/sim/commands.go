@@ -32,11 +32,20 @@ func (c *Card) kdfOn() (bool, int) {
 	return true, size
 }
 
-// pinLengthOK checks a new or presented PIN's length.
+// pinLengthOK checks a presented PIN's length: with KDF on it must be the
+// hash size (or the stored PIN's length, as a PIN set by a host that did
+// not hash it is still compared), else 6–127 bytes for PW1, 8–127 for PW3
+// and the resetting code.
 func (c *Card) pinLengthOK(ref int, pin []byte) bool {
 	if on, size := c.kdfOn(); on {
-		return len(pin) == size
+		return len(pin) == size || len(pin) == len(c.storedPIN(ref))
 	}
+	return newPINLengthOK(ref, pin)
+}
+
+// newPINLengthOK checks the length of a new PIN (a KDF hash of 32 or 64
+// bytes fits as well).
+func newPINLengthOK(ref int, pin []byte) bool {
 	minLen := 6
 	if ref != refPW1 {
 		minLen = 8
@@ -163,7 +172,7 @@ func (c *Card) doChange(a apdu) ([]byte, uint16) {
 		c.clearVerified(ref)
 		return nil, s
 	}
-	if !c.pinLengthOK(ref, newPIN) {
+	if !newPINLengthOK(ref, newPIN) {
 		return nil, swWrongData
 	}
 	c.setPIN(ref, newPIN)
@@ -207,7 +216,7 @@ func (c *Card) doResetRetry(a apdu) ([]byte, uint16) {
 	default:
 		return nil, swWrongP1P2
 	}
-	if !c.pinLengthOK(refPW1, newPIN) {
+	if !newPINLengthOK(refPW1, newPIN) {
 		return nil, swWrongData
 	}
 	c.setPIN(refPW1, newPIN)
@@ -279,7 +288,7 @@ func (c *Card) doPutData(a apdu) ([]byte, uint16) {
 			c.st.RC, c.st.Tries[refRC] = nil, 0
 			break
 		}
-		if !c.pinLengthOK(refRC, d) {
+		if !newPINLengthOK(refRC, d) {
 			return nil, swWrongData
 		}
 		c.setPIN(refRC, d)

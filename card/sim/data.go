@@ -241,7 +241,7 @@ func (c *Card) doGetNextData(a apdu) ([]byte, uint16) {
 		return nil, swRefNotFound
 	}
 	if c.certIdx >= 2 {
-		return nil, swRefNotFound
+		return nil, swWrongData
 	}
 	c.certIdx++
 	return c.st.DOs[c.certKey()], swOK
@@ -253,6 +253,11 @@ func (c *Card) doSelectData(a apdu) ([]byte, uint16) {
 		return nil, swWrongP1P2
 	}
 	d := a.data
+	if len(d) > 0 && int(d[0]) == len(d)-1 {
+		// The form YubiKey firmware before 5.4.4 expects (and GnuPG and
+		// go-openpgp-card send it): the template prefixed by its length.
+		d = d[1:]
+	}
 	if v, ok := findTLV(d, 0x60); ok {
 		d = v
 	}

@@ -85,6 +85,11 @@ func parseAttr(a []byte) (*keyAlgo, error) {
 		for i := range curves {
 			c := &curves[i]
 			if bytes.Equal(oid, c.oid) || (len(oid) == len(c.oid)+1 && bytes.Equal(oid[:len(c.oid)], c.oid)) {
+				if a[0] == algEdDSA && c.kind == curveX25519 {
+					// go-openpgp-card announces cv25519 ECDH keys with
+					// the EdDSA id; the YubiKey accepts that as ECDH.
+					return &keyAlgo{id: algECDH, curve: c}, nil
+				}
 				switch {
 				case a[0] == algEdDSA && c.kind != curveEd25519,
 					a[0] != algEdDSA && c.kind == curveEd25519,

@@ -168,6 +168,7 @@ func (f *Frontend) logf(format string, args ...any) {
 // serveConn answers vpcd's frames on conn until it fails.
 func (f *Frontend) serveConn(conn net.Conn) error {
 	for {
+		quickAck(conn)
 		msg, err := ReadFrame(conn)
 		if err != nil {
 			return err

@@ -13,6 +13,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/sim"
+	"github.com/keyunlock/keyunlock/card/sim/simtest"
+	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
 	"github.com/keyunlock/keyunlock/internal/testenv"
 )
@@ -187,5 +189,94 @@ func TestDecryptWithCard(t *testing.T) {
 	_, errs, code = ku("decrypt", "--card", "--card-serial", "99999999", "--passphrase-file", dir+"/pin", dir+"/keyfile.gpg")
 	if code == 0 || !strings.Contains(errs, "no usable key") {
 		t.Fatalf("wrong serial: exit %d %s", code, errs)
+	}
+}
+
+// TestDaemonWithCard: "keyunlock serve --card" holds the card; a client
+// unlocks it once with the PIN, then decrypts without one; lock drops the
+// card's PIN state again.
+func TestDaemonWithCard(t *testing.T) {
+	srv := pcsctest.Start(t)
+	c, err := sim.New(t.TempDir(), sim.Options{Serial: 0x77777777})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openpgp.NewEntity("Daemon", "", "daemon@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ImportKey(sim.SlotDec, e.Subkeys[0].PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	srv.InsertCard(t, 0, c)
+	dir := t.TempDir()
+	var msg bytes.Buffer
+	if err := core.Encrypt(&msg, []*packet.PublicKey{e.Subkeys[0].PublicKey}, []byte("disk key")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(dir+"/msg.pgp", msg.Bytes(), 0o600)
+	os.WriteFile(dir+"/pin", []byte("123456\n"), 0o600)
+	t.Setenv("PCSCLITE_CSOCK_NAME", srv.Socket)
+	d := startDaemon(t, "--card")
+	env := []string{"KEYUNLOCK_SOCKET=" + d.socket}
+
+	out, errs, code := cliRun(t, env, "list")
+	if code != 0 || !strings.Contains(out, "card FF4B:77777777") || !strings.Contains(out, "3 PIN tries left") {
+		t.Fatalf("list: %d %s %s\n%s", code, out, errs, d.Log())
+	}
+	if _, errs, code := cliRun(t, env, "decrypt", dir+"/msg.pgp"); code == 0 || !strings.Contains(errs, "locked") {
+		t.Fatalf("decrypt while locked: %d %s", code, errs)
+	}
+	if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", dir+"/pin"); code != 0 {
+		t.Fatalf("unlock: %s\n%s", errs, d.Log())
+	}
+	out, errs, code = cliRun(t, env, "decrypt", dir+"/msg.pgp")
+	if code != 0 || out != "disk key" {
+		t.Fatalf("decrypt: %d %q %s\n%s", code, out, errs, d.Log())
+	}
+	if _, errs, code := cliRun(t, env, "lock"); code != 0 {
+		t.Fatalf("lock: %s", errs)
+	}
+	if _, errs, code := cliRun(t, env, "decrypt", dir+"/msg.pgp"); code == 0 || !strings.Contains(errs, "locked") {
+		t.Fatalf("decrypt after lock: %d %s", code, errs)
+	}
+	if pw1, _, _ := c.Tries(); pw1 != 3 {
+		t.Fatalf("tries %d", pw1)
+	}
+}
+
+// TestDecryptGnuPGCards: GnuPG personalises the simulated card (keys
+// generated on the card with --card-edit for RSA, cv25519 and NIST P-256,
+// and a soft subkey moved with keytocard), encrypts a keyfile and decrypts
+// it with the card; then the static keyunlock binary decrypts the same
+// message with the same card behind a fresh pcscd, with the certificate
+// and without it (public key read from the card).
+func TestDecryptGnuPGCards(t *testing.T) {
+	for _, kind := range simtest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			f := simtest.GPGCardFixture(t, kind)
+			srv := pcsctest.Start(t)
+			c, err := sim.New(f.StateDir, sim.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.InsertCard(t, 0, c)
+			dir := t.TempDir()
+			os.WriteFile(dir+"/pin", []byte(f.PIN+"\n"), 0o600)
+			for _, extra := range [][]string{{"--card-cert", f.CertFile}, nil} {
+				args := append([]string{"decrypt", "--card", "--card-serial", fmt.Sprintf("%08X", f.Serial), "--passphrase-file", dir + "/pin", "-o", dir + "/out"}, extra...)
+				cmd := exec.Command(keyunlockBin, append(args, f.MsgFile)...)
+				cmd.Env = append(os.Environ(), "PCSCLITE_CSOCK_NAME="+srv.Socket, "KEYUNLOCK_KEYS=/nonexistent/keyunlock-test", "KEYUNLOCK_SOCKET=")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v: %v\n%s\ngpg session:\n%s", extra, err, out, f.GPGLog)
+				}
+				got, _ := os.ReadFile(dir + "/out")
+				if !bytes.Equal(got, f.Plaintext) || !strings.Contains(string(out), fmt.Sprintf("%X", f.DecFingerprint)) {
+					t.Fatalf("%v: plaintext %q, stderr %s", extra, got, out)
+				}
+				os.Remove(dir + "/out")
+			}
+		})
 	}
 }

@@ -93,10 +93,12 @@ func readCerts(path string) (openpgp.EntityList, error) {
 // stderrNotifier prints notices on stderr and never asks.
 type stderrNotifier struct{ w io.Writer }
 
+// Ask always fails: this prompter only carries notices.
 func (n stderrNotifier) Ask(ctx context.Context, req core.PromptRequest) ([]byte, error) {
 	return nil, fmt.Errorf("%w: no prompter", core.ErrNoMoreSecrets)
 }
 
+// Notify prints msg on stderr.
 func (n stderrNotifier) Notify(ctx context.Context, msg string) {
 	fmt.Fprintf(n.w, "keyunlock: %s\n", msg)
 }

@@ -428,6 +428,11 @@ func TestEncryptGenerates64Bytes(t *testing.T) {
 	if r.code != 0 || len(r.stdout) != 64 {
 		t.Fatalf("decrypting the generated keyfile: exit %d, %d bytes, %s", r.code, len(r.stdout), r.stderr)
 	}
+	// gpg's short flags, output on stdout.
+	r = run(t, nil, "encrypt", "-a", "-r", k.certFile)
+	if r.code != 0 || !bytes.HasPrefix(r.stdout, []byte("-----BEGIN PGP MESSAGE-----")) {
+		t.Fatalf("-a -r: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 func TestHelp(t *testing.T) {
@@ -526,5 +531,105 @@ func TestTerminalPrompt(t *testing.T) {
 	}
 	if bytes.Contains(transcript, []byte("typed-on-the-tty")) {
 		t.Fatalf("the passphrase was echoed: %q", transcript)
+	}
+}
+
+// TestLUKSEnrolment follows the enrolment that "keyunlock encrypt" prints
+// on a LUKS1 image file: the new key is added with cryptsetup luksAddKey,
+// and "keyunlock decrypt | cryptsetup open --key-file=-" opens the volume
+// (checked with --test-passphrase, which needs no device mapper).
+func TestLUKSEnrolment(t *testing.T) {
+	testenv.RequireTool(t, "cryptsetup")
+	dir := t.TempDir()
+	k := newKey(t, dir, "luks", "pw", false, nil)
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "old.pass")
+	os.WriteFile(old, []byte("old passphrase"), 0o600)
+	cs := func(stdin []byte, args ...string) error {
+		c := exec.Command("cryptsetup", args...)
+		c.Stdin = bytes.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("cryptsetup %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := cs(nil, "luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--key-file", old, img); err != nil {
+		t.Fatal(err)
+	}
+	pgp := filepath.Join(dir, "root.pgp")
+	r := run(t, nil, "encrypt", "--recipient", k.certFile, "-o", pgp)
+	if r.code != 0 || !strings.Contains(r.stderr, "cryptsetup luksAddKey DEVICE") {
+		t.Fatalf("encrypt: %d %q", r.code, r.stderr)
+	}
+	newKeyFile := filepath.Join(dir, "new.key")
+	if r := run(t, nil, "decrypt", "--key", k.secretFile, "--passphrase-file", k.passFile, "-o", newKeyFile, pgp); r.code != 0 {
+		t.Fatalf("decrypt: %q", r.stderr)
+	}
+	if err := cs(nil, "luksAddKey", "-q", "--key-file", old, "--pbkdf-force-iterations", "1000", img, newKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, nil, "decrypt", "-q", "--key", k.secretFile, "--passphrase-file", k.passFile, pgp)
+	if r.code != 0 {
+		t.Fatalf("decrypt: %q", r.stderr)
+	}
+	if err := cs(r.stdout, "open", "--test-passphrase", "--key-file=-", img); err != nil {
+		t.Fatalf("the decrypted keyfile does not open the volume: %v", err)
+	}
+	if err := cs(randomBytes(64), "open", "--test-passphrase", "--key-file=-", img); err == nil {
+		t.Fatal("a random key opened the volume")
+	}
+}
+
+// TestTerminalPromptInterrupt presses Ctrl-C at the prompt: keyunlock must
+// exit at once with an error, write nothing, and turn echo back on.
+func TestTerminalPromptInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t, dir, "int", "never-typed", false, nil)
+	msg := encryptWithCLI(t, dir, randomBytes(64), k.certFile)
+	out := filepath.Join(dir, "out.key")
+	master, slave := openPTY(t)
+	defer master.Close()
+	defer slave.Close()
+	cmd := exec.Command(keyunlockBin, "decrypt", "--key", k.secretFile, "-o", out, msg)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var transcript []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(transcript, []byte("Enter the passphrase")) {
+		master.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := master.Read(buf)
+		transcript = append(transcript, buf[:n]...)
+		if err != nil {
+			t.Fatalf("no prompt: %v %q", err, transcript)
+		}
+	}
+	master.Write([]byte{0x03}) // Ctrl-C: SIGINT to the foreground process group
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("exit 0 after Ctrl-C")
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("Ctrl-C at the prompt did not stop keyunlock")
+	}
+	tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Lflag&unix.ECHO == 0 {
+		t.Fatal("echo left off after Ctrl-C")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("OUT written after Ctrl-C")
 	}
 }

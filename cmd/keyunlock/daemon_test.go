@@ -102,6 +102,16 @@ func (d *daemon) Write(p []byte) (int, error) {
 	return d.log.Write(p)
 }
 
+// waitLog waits up to 10 s for the daemon's log to contain s.
+func (d *daemon) waitLog(s string) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(d.Log(), s) {
+			return true
+		}
+	}
+	return false
+}
+
 // startDaemon runs "keyunlock serve" with args and waits until it answers.
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
@@ -189,6 +199,13 @@ func TestDaemonMatchesColocated(t *testing.T) {
 			}
 			if !strings.Contains(do, k.EncryptFpr) || !strings.Contains(do, "locked (password)") {
 				t.Fatalf("list: %s", do)
+			}
+			// --key beats $KEYUNLOCK_SOCKET; --socket with --key is a usage error.
+			if eo, ee, ec := cliRun(t, env, "list", "--key", k.KeyFile); eo != lo || ee != le || ec != lc {
+				t.Fatalf("list --key with $KEYUNLOCK_SOCKET set: %d %q %q", ec, eo, ee)
+			}
+			if _, ee, ec := cliRun(t, nil, "list", "--socket", d.socket, "--key", k.KeyFile); ec != 2 || !strings.Contains(ee, "--key selects co-located keys") {
+				t.Fatalf("list --socket --key: %d %q", ec, ee)
 			}
 			for _, m := range k.Messages {
 				want := string(fixtures.ReadFile(t, m.Plaintext))
@@ -348,7 +365,8 @@ func TestDaemonKeyProvider(t *testing.T) {
 	if got, err := cryptsetupRead(d.luks, "nosuchvolume"); err != nil || len(got) != 0 {
 		t.Fatalf("unknown volume: %q, %v", got, err)
 	}
-	if !strings.Contains(d.Log(), `volume "nosuchvolume"`) || !strings.Contains(d.Log(), "unknown volume") {
+	// The log travels through a pipe: give it a moment.
+	if !d.waitLog(`volume "nosuchvolume"`) || !strings.Contains(d.Log(), "unknown volume") {
 		t.Fatalf("no log line for the unknown volume:\n%s", d.Log())
 	}
 	if strings.Contains(d.Log(), k.Passphrase) || strings.Contains(d.Log(), string(want)) {
@@ -359,7 +377,7 @@ func TestDaemonKeyProvider(t *testing.T) {
 func TestDaemonCacheTTL(t *testing.T) {
 	set := fixtures.Load(t)
 	k := decryptableKeys(set)[0]
-	d := startDaemon(t, "--key", k.KeyFile, "--cache-ttl", "1s")
+	d := startDaemon(t, "--key", k.KeyFile, "--cache-ttl", "4s")
 	env := []string{"KEYUNLOCK_SOCKET=" + d.socket}
 	if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", k.PassFile); code != 0 {
 		t.Fatalf("unlock: %q", errs)
@@ -367,7 +385,7 @@ func TestDaemonCacheTTL(t *testing.T) {
 	if _, errs, code := cliRun(t, env, "decrypt", k.Messages[0].File); code != 0 {
 		t.Fatalf("decrypt right after unlock: %q", errs)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(4500 * time.Millisecond)
 	if _, errs, code := cliRun(t, env, "decrypt", k.Messages[0].File); code == 0 || !strings.Contains(errs, "locked") {
 		t.Fatalf("decrypt after the TTL: %d %q (want a locked-key failure)", code, errs)
 	}

@@ -18,11 +18,15 @@ import (
 
 const encryptExamples = `  # Enrol a new LUKS key: 64 random bytes, encrypted to your key and a backup key.
   keyunlock encrypt --recipient me.asc --recipient backup.asc -o /etc/keyunlock/root.pgp
-  # then add the random bytes to a key slot (bash; cryptsetup asks for an existing passphrase):
-  cryptsetup luksAddKey /dev/sda2 <(keyunlock decrypt --key me-secret.asc /etc/keyunlock/root.pgp)
+  # then add the random bytes to a key slot: decrypt them to a file in RAM (/run is a
+  # tmpfs; -o writes mode 0600), give that file to cryptsetup, which asks for an
+  # existing passphrase, and remove it:
+  keyunlock decrypt --key me-secret.asc -o /run/keyunlock-new.key /etc/keyunlock/root.pgp &&
+      cryptsetup luksAddKey /dev/sda2 /run/keyunlock-new.key; rm -f /run/keyunlock-new.key
 
   # Encrypt an existing keyfile, ASCII-armored:
   keyunlock encrypt --armor --recipient me.asc -o keyfile.asc keyfile
+  keyunlock encrypt -a -r me.asc keyfile > keyfile.asc          # the same, gpg-style
 
 The message is encrypted to every valid encryption subkey of each
 certificate (binary or armored, as written by gpg --export or sq). Expired or
@@ -45,8 +49,10 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet("encrypt", "keyunlock encrypt --recipient CERTFILE... [--armor] [-o OUT] [IN]", encryptExamples)
 	var certs multiFlag
 	fs.Var(&certs, "recipient", "encrypt to the certificate in `CERTFILE`; repeat for several")
+	fs.Var(&certs, "r", "short for --recipient `CERTFILE`")
 	out := fs.String("o", "", "write the encrypted keyfile to `OUT` (default stdout)")
 	arm := fs.Bool("armor", false, "write ASCII armor instead of binary")
+	fs.BoolVar(arm, "a", false, "short for --armor")
 	pos, err := parseArgs(fs, args, env.stdout)
 	if err != nil {
 		return err
@@ -131,9 +137,8 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stderr, "keyunlock: encrypted %s to %s\n", what, strings.Join(fprs, ", "))
 	if generated {
-		fmt.Fprintf(env.stderr, "keyunlock: to add them to a LUKS key slot (bash; cryptsetup asks for an existing passphrase):\n")
-		fmt.Fprintf(env.stderr, "keyunlock:   cryptsetup luksAddKey DEVICE <(keyunlock decrypt --key SECRETKEY %s)\n", dest)
-		fmt.Fprintf(env.stderr, "keyunlock: or, on another shell: keyunlock decrypt --key SECRETKEY -o /run/newkey %s && cryptsetup luksAddKey DEVICE /run/newkey; rm -f /run/newkey\n", dest)
+		fmt.Fprintf(env.stderr, "keyunlock: to add them to a LUKS key slot (cryptsetup asks for an existing passphrase of DEVICE):\n")
+		fmt.Fprintf(env.stderr, "keyunlock:   keyunlock decrypt --key SECRETKEY -o /run/keyunlock-new.key %s && cryptsetup luksAddKey DEVICE /run/keyunlock-new.key; rm -f /run/keyunlock-new.key\n", dest)
 	}
 	return nil
 }

@@ -4,7 +4,11 @@
 // Every Server is a private pcscd: it runs in its own mount namespace with a
 // fresh directory bind-mounted over /run/pcscd (so its socket and pid file
 // never clash with the system's pcscd or another test's), and its vpcd slots
-// listen on TCP ports picked at random. Several test binaries can therefore
+// listen on TCP ports picked at random (a reader.conf.d of its own passed
+// with --config, CHANNELID = the port). The namespace is needed because
+// pcscd 1.9.9 has /run/pcscd compiled in: it ignores PCSCLITE_CSOCK_NAME
+// (checked: the socket stays at /run/pcscd/pcscd.comm) and refuses to start
+// while the pid file there names a live pcscd. Several test binaries can therefore
 // run at once on one machine. pcscd runs in the foreground; its log is kept
 // and printed when a test fails, and it is stopped when the test ends.
 //

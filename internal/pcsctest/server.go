@@ -55,7 +55,28 @@ func Available() error {
 	if _, err := os.Stat(VPCDDriver); err != nil {
 		return fmt.Errorf("vpcd driver %s missing (Debian package vsmartcard-vpcd)", VPCDDriver)
 	}
-	return nil
+	nsOnce.Do(func() {
+		out, err := exec.Command("unshare", append(unshareArgs(), "true")...).CombinedOutput()
+		if err != nil {
+			nsErr = fmt.Errorf("cannot create a private mount namespace for pcscd (unshare %s true: %v: %s): run the tests as root with CAP_SYS_ADMIN, or allow unprivileged user namespaces",
+				strings.Join(unshareArgs(), " "), err, bytes.TrimSpace(out))
+		}
+	})
+	return nsErr
+}
+
+var (
+	nsOnce sync.Once
+	nsErr  error
+)
+
+// unshareArgs are the unshare flags for a private mount namespace.
+func unshareArgs() []string {
+	args := []string{"--mount", "--propagation", "private"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--map-root-user")
+	}
+	return args
 }
 
 // Start starts an isolated pcscd for the test and stops it when the test
@@ -137,10 +158,7 @@ func startOnce() (*Server, error) {
 	// A private mount namespace with our directory bind-mounted there gives
 	// it its own. unshare execs sh, which execs pcscd: the child pid is
 	// pcscd's.
-	args := []string{"--mount", "--propagation", "private"}
-	if os.Geteuid() != 0 {
-		args = append(args, "--map-root-user")
-	}
+	args := unshareArgs()
 	script := `mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec pcscd --foreground --debug --config "$2"`
 	args = append(args, "sh", "-c", script, "sh", filepath.Join(dir, "run"), conf)
 	s.cmd = exec.Command("unshare", args...)

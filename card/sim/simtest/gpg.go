@@ -3,9 +3,24 @@
 // referee of the simulator, and the cards and messages it makes are
 // fixtures for keyunlock's own card tests (GPGCardFixture).
 //
-// It needs gpg, gpg-agent, scdaemon, pcscd and vsmartcard-vpcd; when they
-// are missing it reports it through internal/testenv (a failure under make
-// test, a skip otherwise).
+// A card test that needs a card personalised by GnuPG and a message gpg
+// encrypted to it:
+//
+//	f := simtest.GPGCardFixture(t, simtest.KindCv25519)
+//	card, err := sim.New(f.StateDir, sim.Options{Quirks: q}) // any quirks
+//	srv := pcsctest.Start(t)
+//	srv.InsertCard(t, 0, card)
+//	// keyunlock decrypt --card with PCSCLITE_CSOCK_NAME=srv.Socket, PIN f.PIN,
+//	// on f.MsgFile; expect f.Plaintext. f.CertFile is the public certificate.
+//
+// The kinds are KindRSA2048, KindCv25519, KindNISTP256 (keys generated on
+// the card by gpg --card-edit), KindKeyToCard (a gpg soft subkey moved to
+// the card) and KindRSA4096. The GPG type drives gpg itself (StartGPG,
+// CardEdit, GenerateOnCard, KeyToCard, EncryptTo, Decrypt).
+//
+// It needs gpg, gpg-agent, scdaemon, pcscd and vsmartcard-vpcd, and root for
+// the isolated pcscd; when they are missing it reports it through
+// internal/testenv (a failure under make test, a skip otherwise).
 package simtest
 
 import (

@@ -47,6 +47,20 @@ func openTerminal() (*os.File, error) {
 	return nil, errors.New("no terminal to ask for the secret on")
 }
 
+// termios runs fn on the terminal's descriptor without changing its
+// blocking mode.
+func termios(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
 func isTerminal(fd int) bool {
 	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	return err == nil
@@ -61,18 +75,22 @@ func (p *TerminalPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, 
 		return nil, err
 	}
 	defer tty.Close()
-	fd := int(tty.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
+	// Not tty.Fd(): it would put the file in blocking mode, and the read
+	// below could then not be interrupted when ctx is cancelled (Ctrl-C).
+	var old *unix.Termios
+	if err := termios(tty, func(fd int) (err error) {
+		old, err = unix.IoctlGetTermios(fd, unix.TCGETS)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("terminal: %w", err)
 	}
 	noEcho := *old
 	noEcho.Lflag &^= unix.ECHO
 	noEcho.Lflag |= unix.ICANON | unix.ISIG
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
+	if err := termios(tty, func(fd int) error { return unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho) }); err != nil {
 		return nil, fmt.Errorf("terminal: cannot turn echo off: %w", err)
 	}
-	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	defer termios(tty, func(fd int) error { return unix.IoctlSetTermios(fd, unix.TCSETS, old) })
 
 	fmt.Fprintf(tty, "%s ", req.Message)
 	done := make(chan struct{})

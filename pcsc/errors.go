@@ -210,6 +210,7 @@ type ServiceError struct {
 	Wait time.Duration // the deadline that expired, if any
 }
 
+// Error says what happened to pcscd and what to check.
 func (e *ServiceError) Error() string {
 	switch {
 	case errors.Is(e.Err, os.ErrDeadlineExceeded):

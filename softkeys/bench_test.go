@@ -8,6 +8,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
 	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
@@ -107,5 +108,34 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := New([]string{fk.KeyFile}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkColdDecrypt is the whole in-process path of one boot unlock: load
+// the key file, prompt, unlock (S2K count 65011712) and decrypt a 64-byte
+// keyfile through core's Keystore. Only the process start is missing.
+func BenchmarkColdDecrypt(b *testing.B) {
+	set := fixtures.Load(b)
+	for _, name := range []string{"gpg-cv25519", "gpg-rsa3072", "gpg-cv25519-clear", "gocrypto-v6-x25519"} {
+		b.Run(name, func(b *testing.B) {
+			fk := set.Key(b, name)
+			msg := fixtures.ReadFile(b, fk.Messages[0].File)
+			defer reportCPU(b)()
+			for b.Loop() {
+				be, err := New([]string{fk.KeyFile})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var answers []string
+				if fk.Passphrase != "" {
+					answers = []string{fk.Passphrase}
+				}
+				m, err := core.DecryptMessage(ctx, core.NewKeystore(be), bytes.NewReader(msg), core.DecryptOptions{Prompter: core.NewScriptedPrompter(answers...)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.Wipe()
+			}
+		})
 	}
 }

@@ -583,3 +583,53 @@ func TestLUKSEnrolment(t *testing.T) {
 		t.Fatal("a random key opened the volume")
 	}
 }
+
+// TestTerminalPromptInterrupt presses Ctrl-C at the prompt: keyunlock must
+// exit at once with an error, write nothing, and turn echo back on.
+func TestTerminalPromptInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t, dir, "int", "never-typed", false, nil)
+	msg := encryptWithCLI(t, dir, randomBytes(64), k.certFile)
+	out := filepath.Join(dir, "out.key")
+	master, slave := openPTY(t)
+	defer master.Close()
+	defer slave.Close()
+	cmd := exec.Command(keyunlockBin, "decrypt", "--key", k.secretFile, "-o", out, msg)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var transcript []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(transcript, []byte("Enter the passphrase")) {
+		master.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := master.Read(buf)
+		transcript = append(transcript, buf[:n]...)
+		if err != nil {
+			t.Fatalf("no prompt: %v %q", err, transcript)
+		}
+	}
+	master.Write([]byte{0x03}) // Ctrl-C: SIGINT to the foreground process group
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("exit 0 after Ctrl-C")
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("Ctrl-C at the prompt did not stop keyunlock")
+	}
+	tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tio.Lflag&unix.ECHO == 0 {
+		t.Fatal("echo left off after Ctrl-C")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("OUT written after Ctrl-C")
+	}
+}

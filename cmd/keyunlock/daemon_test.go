@@ -200,6 +200,13 @@ func TestDaemonMatchesColocated(t *testing.T) {
 			if !strings.Contains(do, k.EncryptFpr) || !strings.Contains(do, "locked (password)") {
 				t.Fatalf("list: %s", do)
 			}
+			// --key beats $KEYUNLOCK_SOCKET; --socket with --key is a usage error.
+			if eo, ee, ec := cliRun(t, env, "list", "--key", k.KeyFile); eo != lo || ee != le || ec != lc {
+				t.Fatalf("list --key with $KEYUNLOCK_SOCKET set: %d %q %q", ec, eo, ee)
+			}
+			if _, ee, ec := cliRun(t, nil, "list", "--socket", d.socket, "--key", k.KeyFile); ec != 2 || !strings.Contains(ee, "--key selects co-located keys") {
+				t.Fatalf("list --socket --key: %d %q", ec, ee)
+			}
 			for _, m := range k.Messages {
 				want := string(fixtures.ReadFile(t, m.Plaintext))
 				// Locked, no passphrase, no terminal: the same failure.

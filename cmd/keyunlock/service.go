@@ -19,10 +19,11 @@ func addSocketFlag(fs *flag.FlagSet) *string {
 
 // openService returns the Service a client command works with, and a
 // function that releases it:
-//   - the daemon, when --socket is given or $KEYUNLOCK_SOCKET is set (it
-//     must answer);
-//   - the keys named by --key, co-located in this process, when --key is
-//     given;
+//   - the daemon, when --socket is given (it must answer; --key and --card
+//     are then refused);
+//   - the keys named by --key (and the cards with --card), co-located in
+//     this process;
+//   - the daemon at $KEYUNLOCK_SOCKET when it is set (it must answer);
 //   - otherwise the daemon at the default socket when it answers, and the
 //     co-located keystore ($KEYUNLOCK_KEYS, /etc/keyunlock/keys.d) when not.
 //
@@ -32,7 +33,8 @@ func addSocketFlag(fs *flag.FlagSet) *string {
 // the co-located keystore like --key does.
 func openService(ctx context.Context, cmd, socket string, keyFlags []string, extra ...core.Backend) (core.Service, []string, func(), error) {
 	explicit := socket != ""
-	if !explicit {
+	if !explicit && len(keyFlags) == 0 && len(extra) == 0 {
+		// $KEYUNLOCK_SOCKET yields to --key and --card; --socket does not.
 		socket = os.Getenv(socketEnv)
 		explicit = socket != ""
 	}

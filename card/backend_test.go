@@ -430,3 +430,25 @@ func TestAUTKeyViaMSE(t *testing.T) {
 		t.Fatalf("YubiKey keys: %+v %v", infos, err)
 	}
 }
+
+// TestSigningKeyInAUTSlot: an ECDSA key in the AUT slot (as gpg makes it)
+// is not offered for decryption, and without certificates the card still
+// works with its DEC key.
+func TestSigningKeyInAUTSlot(t *testing.T) {
+	f := newFixture(t, "nistp256", "")
+	if err := f.card.ImportKey(sim.SlotAut, f.entity.PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	p := core.NewScriptedPrompter("123456")
+	m, b, err := f.decrypt(t, Options{}, core.DecryptOptions{Prompter: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Plaintext) != plaintext {
+		t.Fatalf("%q", m.Plaintext)
+	}
+	infos, err := core.NewKeystore(b).ListKeys(context.Background())
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("%+v %v", infos, err)
+	}
+}

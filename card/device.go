@@ -56,7 +56,7 @@ func openDevice(ctx context.Context, conn Connector, reader string, opts Options
 	if h, err := iso7816.HistoricalBytes(c.ATR()); err == nil {
 		caps.Chaining, caps.Extended, _ = iso7816.CapsFromHistorical(h)
 	}
-	d.card = openpgp.New(c, caps)
+	d.card = openpgp.New(connTransport{c}, caps)
 	err = d.transact(func() error {
 		if err := d.card.Open(); err != nil {
 			return err
@@ -89,25 +89,33 @@ func (d *Device) transact(f func() error) error {
 	}
 	err := f()
 	if e := d.conn.End(); e != nil && err == nil {
-		err = e
+		err = &transportError{e}
 	}
-	var se *iso7816.StatusError
-	if err != nil && !errors.As(err, &se) && isTransportError(err) {
-		return d.lost(err)
+	var te *transportError
+	if errors.As(err, &te) {
+		return d.lost(te.err)
 	}
 	return err
 }
 
-// isTransportError tells a lost card from card-level and local errors.
-func isTransportError(err error) bool {
-	for _, local := range []error{openpgp.ErrWrongPIN, openpgp.ErrPINBlocked, openpgp.ErrPINTooShort, openpgp.ErrPINTooLong,
-		openpgp.ErrTouchTimeout, openpgp.ErrNoKey, openpgp.ErrPINFormat, openpgp.ErrNotVerified, openpgp.ErrNotOpenPGP, iso7816.ErrTooLong,
-		core.ErrBadSecret, core.ErrLastTry, core.ErrPINBlocked, core.ErrBadPKESK} {
-		if errors.Is(err, local) {
-			return false
-		}
+// transportError marks an error of the connection to the card (removed,
+// reset, reader gone), as opposed to an answer of the card.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// connTransport is the Conn as the APDU layer sees it, with its errors
+// marked as transport errors.
+type connTransport struct{ c Conn }
+
+// Transmit sends one APDU through the connection.
+func (t connTransport) Transmit(cmd []byte) ([]byte, error) {
+	resp, err := t.c.Transmit(cmd)
+	if err != nil {
+		return nil, &transportError{err}
 	}
-	return true
+	return resp, nil
 }
 
 func (d *Device) lost(err error) error {

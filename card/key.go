@@ -59,6 +59,11 @@ func (d *Device) buildKeys() error {
 		if fpr == nil || !(attr.IsRSA() || attr.IsECC() && !errUnsupportedCurves[attr.Curve.Name]) {
 			continue
 		}
+		// The AUT slot usually holds a signing key (ECDSA, EdDSA): only an
+		// RSA or ECDH key there can decrypt.
+		if slot == openpgp.SlotAut && !attr.IsRSA() && attr.Algo != openpgp.AlgoECDH {
+			continue
+		}
 		k := &Key{dev: d, slot: slot, fpr: fpr, attr: attr}
 		k.entity, k.pub = findCert(d.opts.Certs, fpr)
 		if k.pub == nil {

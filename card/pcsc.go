@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/keyunlock/keyunlock/pcsc"
 )
 
-// pcscConnector reaches cards through pcscd.
+// pcscConnector reaches cards through pcscd. When the stream to pcscd
+// breaks (pcscd restarted, or a call ran past its deadline because a card
+// or pcscd hung), the next reader scan establishes a fresh context, so that
+// a long-running daemon recovers without a restart.
 type pcscConnector struct {
-	ctx *pcsc.Context
+	opts []pcsc.Option
+	mu   sync.Mutex
+	ctx  *pcsc.Context
 }
 
 func newPCSCConnector() (Connector, error) { return NewPCSCConnector() }
@@ -22,12 +28,43 @@ func NewPCSCConnector(opts ...pcsc.Option) (Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the smart-card service: %w", err)
 	}
-	return &pcscConnector{ctx: c}, nil
+	return &pcscConnector{opts: opts, ctx: c}, nil
+}
+
+// current returns the context in use.
+func (p *pcscConnector) current() *pcsc.Context {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ctx
+}
+
+// renew replaces a broken context with a fresh one.
+func (p *pcscConnector) renew(broken *pcsc.Context) (*pcsc.Context, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx != broken {
+		return p.ctx, nil // renewed already
+	}
+	c, err := pcsc.EstablishContext(p.opts...)
+	if err != nil {
+		return nil, err
+	}
+	broken.Release()
+	p.ctx = c
+	return c, nil
 }
 
 // Readers lists the readers with a card, from pcscd's reader states.
 func (p *pcscConnector) Readers(ctx context.Context) ([]string, error) {
-	states, err := p.ctx.ReaderStatuses()
+	c := p.current()
+	states, err := c.ReaderStatuses()
+	if errors.Is(err, pcsc.ErrNoService) {
+		nc, nerr := p.renew(c)
+		if nerr != nil {
+			return nil, nerr
+		}
+		states, err = nc.ReaderStatuses()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +79,7 @@ func (p *pcscConnector) Readers(ctx context.Context) ([]string, error) {
 
 // Connect opens a shared connection with T=0 or T=1 and reads the ATR.
 func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error) {
-	card, err := p.ctx.Connect(reader, pcsc.ShareShared, pcsc.ProtocolAny)
+	card, err := p.current().Connect(reader, pcsc.ShareShared, pcsc.ProtocolAny)
 	if errors.Is(err, pcsc.ErrSharingViolation) {
 		return nil, fmt.Errorf("%w; another program holds the card exclusively (GnuPG's scdaemon does: stop it with 'gpgconf --kill scdaemon', or add pcsc-shared to scdaemon.conf)", err)
 	}
@@ -58,7 +95,7 @@ func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error
 }
 
 // Close releases the PC/SC context.
-func (p *pcscConnector) Close() error { return p.ctx.Release() }
+func (p *pcscConnector) Close() error { return p.current().Release() }
 
 type pcscConn struct {
 	card *pcsc.Card

@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/sim"
+	"github.com/keyunlock/keyunlock/card/sim/simtest"
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
 	"github.com/keyunlock/keyunlock/internal/testenv"
@@ -241,5 +242,41 @@ func TestDaemonWithCard(t *testing.T) {
 	}
 	if pw1, _, _ := c.Tries(); pw1 != 3 {
 		t.Fatalf("tries %d", pw1)
+	}
+}
+
+// TestDecryptGnuPGCards: GnuPG personalises the simulated card (keys
+// generated on the card with --card-edit for RSA, cv25519 and NIST P-256,
+// and a soft subkey moved with keytocard), encrypts a keyfile and decrypts
+// it with the card; then the static keyunlock binary decrypts the same
+// message with the same card behind a fresh pcscd, with the certificate
+// and without it (public key read from the card).
+func TestDecryptGnuPGCards(t *testing.T) {
+	for _, kind := range simtest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			f := simtest.GPGCardFixture(t, kind)
+			srv := pcsctest.Start(t)
+			c, err := sim.New(f.StateDir, sim.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.InsertCard(t, 0, c)
+			dir := t.TempDir()
+			os.WriteFile(dir+"/pin", []byte(f.PIN+"\n"), 0o600)
+			for _, extra := range [][]string{{"--card-cert", f.CertFile}, nil} {
+				args := append([]string{"decrypt", "--card", "--card-serial", fmt.Sprintf("%08X", f.Serial), "--passphrase-file", dir + "/pin", "-o", dir + "/out"}, extra...)
+				cmd := exec.Command(keyunlockBin, append(args, f.MsgFile)...)
+				cmd.Env = append(os.Environ(), "PCSCLITE_CSOCK_NAME="+srv.Socket, "KEYUNLOCK_KEYS=/nonexistent/keyunlock-test", "KEYUNLOCK_SOCKET=")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%v: %v\n%s\ngpg session:\n%s", extra, err, out, f.GPGLog)
+				}
+				got, _ := os.ReadFile(dir + "/out")
+				if !bytes.Equal(got, f.Plaintext) || !strings.Contains(string(out), fmt.Sprintf("%X", f.DecFingerprint)) {
+					t.Fatalf("%v: plaintext %q, stderr %s", extra, got, out)
+				}
+				os.Remove(dir + "/out")
+			}
+		})
 	}
 }

@@ -26,8 +26,9 @@ var (
 	// cryptsetup's own passphrase prompts: seeing one means keyunlock did
 	// not deliver the key.
 	luksPrompt = regexp.MustCompile(`Please enter passphrase for disk|Password \(/dev/|Enter passphrase for /dev`)
-	// A wrong passphrase must be reported together with the tries left.
-	triesLeft = regexp.MustCompile(`(?i)\b\d+ (tries|try|attempts?) left`)
+	// A wrong passphrase must be reported (with the tries left where the
+	// key has a counter: cards) in the next prompt.
+	triesLeft = `(?i)(\b\d+ (tries|try|attempts?) left|wrong (secret|passphrase|password)[^\n]*try again)`
 )
 
 // promptRE matches keyunlock's passphrase prompt, which names the key.
@@ -79,8 +80,7 @@ func TestBootSystemdInitrd(t *testing.T) {
 		v := bootVM(t, "systemd-wrong", tc, initrd, rootCmdline, f.RootImg, f.DataImg)
 		v.waitFor("keyunlock's passphrase prompt", prompt, promptTimeout, luksPrompt)
 		v.typeLine("not the passphrase")
-		v.waitFor("the tries left after a wrong passphrase", triesLeft, stepTimeout, rootOK, luksPrompt)
-		v.waitFor("the prompt again", prompt, stepTimeout, luksPrompt)
+		v.waitFor("the prompt again, saying the passphrase was wrong", regexp.MustCompile(triesLeft+`[^\n]*(?:`+prompt.String()+`)`), stepTimeout, rootOK, luksPrompt)
 		v.typeLine(passphrase)
 		v.waitFor("root mounted", rootOK, stepTimeout, luksPrompt)
 		v.waitExit(stepTimeout)

@@ -112,7 +112,7 @@ echo "CLEANUP-RETURNED"
 
 	con.expect(t, "keyunlock's passphrase prompt", promptRE(f), time.Minute)
 	con.send(t, "not the passphrase\n")
-	con.expect(t, "a second prompt after a wrong passphrase", regexp.MustCompile(`(?i)wrong[^\n]*pass(phrase|word)`), time.Minute)
+	con.expect(t, "a second prompt after a wrong passphrase", regexp.MustCompile(triesLeft+`[^\n]*(?:`+promptRE(f).String()+`)`), time.Minute)
 	con.send(t, passphrase+"\n")
 	con.expect(t, "the hook's hand-off message", regexp.MustCompile(`keyunlock: key for root ready for encrypt`), time.Minute)
 	con.expect(t, "run_hook returning", regexp.MustCompile(`HOOK-RETURNED`), time.Minute)

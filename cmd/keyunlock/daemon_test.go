@@ -408,8 +408,8 @@ func TestDaemonInitrd(t *testing.T) {
 	if !bytes.HasPrefix(cmdline, []byte("@keyunlock\x00serve\x00")) {
 		t.Fatalf("cmdline %q does not start with @keyunlock", cmdline)
 	}
-	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd != "/" {
-		t.Fatalf("cwd = %s, want /", cwd)
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd != "/run" {
+		t.Fatalf("cwd = %s, want /run (carried into the real root)", cwd)
 	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {

@@ -102,7 +102,11 @@ func (ks *Keystore) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*Result
 		seenCand[id] = true
 		cands = append(cands, Candidate{Key: DescribeKey(ctx, k), Reason: reason})
 	}
-	queued := map[Key]bool{}
+	// A ready key is tried for every PKESK it matches (an anonymous PKESK
+	// may not be its own); a locked key is listed once. Keys are told apart
+	// by fingerprint and source, as Key values need not be comparable.
+	keyID := func(k Key) string { return fmt.Sprintf("%X|%s", k.Fingerprint(), k.Source()) }
+	queued := map[string]bool{}
 
 	for i, p := range pkesks {
 		for _, e := range entries {
@@ -127,14 +131,15 @@ func (ks *Keystore) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*Result
 				addCand(k, "not present: "+err.Error())
 				continue
 			}
-			if queued[k] {
+			a := attempt{index: i, key: k}
+			if k.Locked() {
+				if !queued[keyID(k)] {
+					queued[keyID(k)] = true
+					locked = append(locked, a)
+				}
 				continue
 			}
-			queued[k] = true
-			a := attempt{index: i, key: k}
 			switch {
-			case k.Locked():
-				locked = append(locked, a)
 			case k.LockKind() == LockTouch:
 				touch = append(touch, a)
 			default:

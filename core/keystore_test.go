@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -261,5 +262,25 @@ func TestKeystoreUnlockByPrimaryFingerprint(t *testing.T) {
 	}
 	if enc.Locked() || !sign.Locked() {
 		t.Fatalf("unlocked the signing key (%v) instead of the encryption subkey (%v)", !sign.Locked(), !enc.Locked())
+	}
+}
+
+func TestKeystoreAnonymousThenExplicit(t *testing.T) {
+	a, b := testEntity(t, "a", false), testEntity(t, "b", false)
+	pb := pkesksOf(t, encryptTo(t, []byte("x"), nil, b))[0]
+	body := bytes.Clone(pb.Body)
+	clear(body[1:9])
+	anon, err := ParsePKESK(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := pkesksOf(t, encryptTo(t, []byte("x"), nil, a))[0]
+	ka := keyOf(t, a, "file a")
+	res, err := NewKeystore(backendOf(ka)).DecryptPKESKs(ctx, []*PKESK{anon, pa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Index != 1 || ka.decrypts != 2 {
+		t.Fatalf("index %d after %d tries", res.Index, ka.decrypts)
 	}
 }

@@ -181,6 +181,9 @@ func DecryptSessionKey(ctx context.Context, svc Service, pkesks []*PKESK, opts D
 		})
 		if err != nil {
 			Wipe(secret)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("interrupted while asking for the %s of key %s (%s): %w", what, key.Fingerprint, key.Source, ctx.Err())
+			}
 			if attempt > 1 && errors.Is(err, ErrNoMoreSecrets) {
 				return nil, &badSecretError{fmt.Sprintf("wrong %s for key %s (%s%s); %v", what, key.Fingerprint, key.Source, left, err)}
 			}

@@ -395,6 +395,7 @@ func TestDaemonCacheTTL(t *testing.T) {
 // '@', the working directory is /, and no descriptor refers to a file (the
 // keys and keyfiles are in memory).
 func TestDaemonInitrd(t *testing.T) {
+	testenv.RequireRoot(t) // /proc/PID/fd of a non-dumpable daemon is root's
 	set := fixtures.Load(t)
 	k := decryptableKeys(set)[0]
 	keysDir := t.TempDir()

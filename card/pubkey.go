@@ -53,6 +53,18 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
 		if attr.Curve.Montgomery && len(point) == attr.Curve.CoordSize {
 			point = append([]byte{0x40}, point...)
 		}
+		if attr.Algo == openpgp.AlgoECDSA || (attr.Algo == openpgp.AlgoEdDSA && !attr.Curve.Montgomery) {
+			// Signature keys (SIG, AUT slots) have no KDF parameters;
+			// the card's algorithm ids equal OpenPGP's (19, 22), and an
+			// Ed25519 point takes the 0x40 prefix.
+			if attr.Algo == openpgp.AlgoEdDSA && len(point) == 32 {
+				point = append([]byte{0x40}, point...)
+			}
+			b := []byte{attr.Algo, byte(len(attr.Curve.OID))}
+			b = append(b, attr.Curve.OID...)
+			candidates = append(candidates, appendMPI(b, point))
+			break
+		}
 		h0, c0 := defaultKDF(attr.Curve.CoordSize)
 		combos := [][2]byte{{h0, c0}}
 		for _, h := range []byte{8, 9, 10} {

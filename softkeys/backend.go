@@ -25,9 +25,10 @@ type Skipped struct {
 
 // New loads the secret key files at paths. A path is a key file or a
 // directory whose regular files are loaded (not recursively); files in a
-// directory that are not OpenPGP secret keys are skipped (see Skipped). A
-// file that cannot be read or parsed, or a path with no key at all, is an
-// error naming the file.
+// directory that are not OpenPGP secret keys are skipped, and so is a
+// directory without any key (see Skipped). A file that cannot be read or
+// parsed, or a path given directly that is not a secret key file, is an error
+// naming the file.
 func New(paths []string) (*Backend, error) {
 	b := &Backend{}
 	for _, p := range paths {
@@ -76,7 +77,8 @@ func New(paths []string) (*Backend, error) {
 			found++
 		}
 		if found == 0 {
-			return nil, fmt.Errorf("key directory %s holds no OpenPGP secret key file (put the exported secret key there)", p)
+			// Not an error: a card-only setup may have an empty key directory.
+			b.skipped = append(b.skipped, Skipped{p, "the directory holds no OpenPGP secret key file (put exported secret keys there, or use a card)"})
 		}
 	}
 	return b, nil

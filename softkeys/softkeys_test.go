@@ -274,7 +274,9 @@ func TestDirectory(t *testing.T) {
 	if _, err := New([]string{filepath.Join(dir, "nope")}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("missing path: %v", err)
 	}
-	if _, err := New([]string{t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no OpenPGP secret key") {
+	empty := t.TempDir()
+	if be, err := New([]string{empty}); err != nil || len(be.Files()) != 0 || len(be.Skipped()) != 1 ||
+		be.Skipped()[0].Path != empty || !strings.Contains(be.Skipped()[0].Reason, "no OpenPGP secret key") {
 		t.Errorf("empty dir: %v", err)
 	}
 	if _, err := New([]string{a.CertFile}); err == nil || !strings.Contains(err.Error(), "public certificate") {

@@ -95,7 +95,7 @@ func (b *Backend) Devices(ctx context.Context) ([]core.Device, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	devs, problems, err := b.scan(ctx)
-	if err != nil {
+	if err != nil && (b.opts.Wait <= 0 || b.waited) {
 		return nil, err
 	}
 	if len(devs) == 0 && b.opts.Wait > 0 && !b.waited {
@@ -130,19 +130,21 @@ func (b *Backend) wait(ctx context.Context) ([]*Device, []error, error) {
 	defer deadline.Stop()
 	tick := time.NewTicker(b.opts.PollInterval)
 	defer tick.Stop()
+	var lastErr error // pcscd may still be starting (in an initrd)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-deadline.C:
+			if lastErr != nil {
+				return nil, nil, fmt.Errorf("%s was not found within %s: %w", b.wantName(), b.opts.Wait, lastErr)
+			}
 			return nil, nil, fmt.Errorf("%s was not inserted within %s: insert it and run the command again", b.wantName(), b.opts.Wait)
 		case <-tick.C:
 		}
 		devs, problems, err := b.scan(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(devs) > 0 {
+		lastErr = err
+		if err == nil && len(devs) > 0 {
 			return devs, problems, nil
 		}
 	}
@@ -167,6 +169,15 @@ func (b *Backend) scan(ctx context.Context) ([]*Device, []error, error) {
 	}
 	readers, err := conn.Readers(ctx)
 	if err != nil {
+		// A broken pcscd connection is not usable again: start afresh next time.
+		for r, d := range b.devs {
+			d.close()
+			delete(b.devs, r)
+		}
+		if b.opts.Connector == nil {
+			conn.Close()
+			b.conn = nil
+		}
 		return nil, nil, fmt.Errorf("cannot list card readers: %w", err)
 	}
 	sort.Strings(readers)

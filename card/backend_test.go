@@ -452,3 +452,35 @@ func TestSigningKeyInAUTSlot(t *testing.T) {
 		t.Fatalf("%+v %v", infos, err)
 	}
 }
+
+// lateConnector fails like an unreachable pcscd for its first calls.
+type lateConnector struct {
+	*simConnector
+	fails int
+}
+
+func (l *lateConnector) Readers(ctx context.Context) ([]string, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, errors.New("pcscd is not running")
+	}
+	return l.simConnector.Readers(ctx)
+}
+
+func TestWaitForService(t *testing.T) {
+	f := newFixture(t, "cv25519", "")
+	ctx := context.Background()
+	b := NewBackend(Options{Connector: &lateConnector{f.conn, 3}, Wait: 5 * time.Second, PollInterval: 5 * time.Millisecond})
+	devs, err := b.Devices(ctx)
+	if err != nil || len(devs) != 1 {
+		t.Fatalf("%v %v", devs, err)
+	}
+	b = NewBackend(Options{Connector: &lateConnector{f.conn, 1 << 30}, Wait: 30 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+	if _, err := b.Devices(ctx); err == nil || !strings.Contains(err.Error(), "pcscd is not running") {
+		t.Fatalf("%v", err)
+	}
+	b = NewBackend(Options{Connector: &lateConnector{f.conn, 1}})
+	if _, err := b.Devices(ctx); err == nil || !strings.Contains(err.Error(), "cannot list card readers") {
+		t.Fatalf("%v", err)
+	}
+}

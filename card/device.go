@@ -95,6 +95,12 @@ func (d *Device) transact(f func() error) error {
 	if errors.As(err, &te) {
 		return d.lost(te.err)
 	}
+	if errors.Is(err, iso7816.ErrNoStatus) {
+		if cerr := d.conn.Check(); cerr != nil {
+			return d.lost(cerr)
+		}
+		return d.lost(err)
+	}
 	return err
 }
 

@@ -34,8 +34,15 @@ var ErrPromptCanceled = errors.New("the password prompt was canceled")
 // user) that start with "+" (the secret) or "-" (cancel). Both files are
 // removed when the question is answered, canceled or times out.
 type AgentPrompter struct {
-	// Dir is the ask-password directory (default DefaultAskPasswordDir).
+	// Dir is the ask-password directory (default DefaultAskPasswordDir), as
+	// agents see it: the Socket= of each question is in it.
 	Dir string
+	// FileDir, when set, is where the files are actually created: the same
+	// directory reached another way. After switch_root a root storage
+	// daemon still has the initrd as its root, where /run is an empty
+	// directory; it works from /run as its working directory and sets
+	// FileDir to "systemd/ask-password".
+	FileDir string
 	// Timeout bounds one question (default 90 s); it is also the NotAfter= agents honour.
 	Timeout time.Duration
 	// Icon is an optional icon name shown by graphical agents.
@@ -91,14 +98,19 @@ func oneLine(s string) string {
 // Ask publishes the question and waits for an agent's answer.
 func (a *AgentPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, error) {
 	dir := a.dir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsDir := dir
+	if a.FileDir != "" {
+		fsDir = a.FileDir
+	}
+	if err := os.MkdirAll(fsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("password agent directory: %w", err)
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	suffix := hex.EncodeToString(rnd[:])
-	sockPath := filepath.Join(dir, "sck."+suffix)
-	askPath := filepath.Join(dir, "ask."+suffix)
+	sockPath := filepath.Join(fsDir, "sck."+suffix)
+	askPath := filepath.Join(fsDir, "ask."+suffix)
+	sockName := filepath.Join(dir, "sck."+suffix) // as agents see it
 
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
 	if err != nil {
@@ -126,11 +138,11 @@ func (a *AgentPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, err
 	}
 	var ini strings.Builder
 	fmt.Fprintf(&ini, "[Ask]\nPID=%d\nSocket=%s\nAcceptCached=0\nEcho=0\nNotAfter=%d\nMessage=%s\nId=%s\n",
-		os.Getpid(), sockPath, monotonicMicros()+uint64(timeout/time.Microsecond), oneLine(msg), oneLine(id))
+		os.Getpid(), sockName, monotonicMicros()+uint64(timeout/time.Microsecond), oneLine(msg), oneLine(id))
 	if a.Icon != "" {
 		fmt.Fprintf(&ini, "Icon=%s\n", oneLine(a.Icon))
 	}
-	tmp := filepath.Join(dir, ".#ask."+suffix)
+	tmp := filepath.Join(fsDir, ".#ask."+suffix)
 	if err := os.WriteFile(tmp, []byte(ini.String()), 0o644); err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("writing the password question: %w", err)

@@ -245,3 +245,26 @@ func TestAgentPrompterWithSystemdTTYAgent(t *testing.T) {
 	}
 	cmd.Wait()
 }
+
+// TestAgentPrompterFileDir creates the files in FileDir but advertises Dir
+// (a root storage daemon after switch_root reaches /run relatively).
+func TestAgentPrompterFileDir(t *testing.T) {
+	fsDir := t.TempDir()
+	a := &AgentPrompter{Dir: "/run/systemd/ask-password", FileDir: fsDir, Timeout: 30 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		s, err := a.Ask(context.Background(), agentRequest())
+		if err == nil && string(s) != "pin" {
+			err = fmt.Errorf("secret %q", s)
+		}
+		done <- err
+	}()
+	_, f := waitAsk(t, fsDir)
+	if !strings.HasPrefix(f["Socket"], "/run/systemd/ask-password/sck.") {
+		t.Fatalf("Socket=%s, want it under the advertised directory", f["Socket"])
+	}
+	answer(t, filepath.Join(fsDir, filepath.Base(f["Socket"])), "+pin")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -19,6 +19,7 @@ type PeerCred struct {
 	GID int
 }
 
+// String formats the peer for log lines.
 func (p PeerCred) String() string {
 	return fmt.Sprintf("pid %d uid %d gid %d", p.PID, p.UID, p.GID)
 }

@@ -68,6 +68,15 @@ type Candidate struct {
 	Reason string  `json:"reason"`
 }
 
+// String names the candidate and the reason: "FPR (source): reason", or
+// "source: reason" for a device that could not be read at all.
+func (c Candidate) String() string {
+	if c.Key.Fingerprint == "" {
+		return c.Key.Source + ": " + c.Reason
+	}
+	return fmt.Sprintf("%s (%s): %s", c.Key.Fingerprint, c.Key.Source, c.Reason)
+}
+
 // LockedError is returned by DecryptPKESKs when keys matched but all of the
 // usable ones are locked. The candidates are ordered by preference.
 type LockedError struct {
@@ -81,7 +90,7 @@ func (e *LockedError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s (%s): %s", c.Key.Fingerprint, c.Key.Source, c.Reason)
+		b.WriteString(c.String())
 	}
 	return b.String()
 }
@@ -99,7 +108,7 @@ func (e *NoKeyError) Error() string {
 	b.WriteString(strings.Join(e.Recipients, ", "))
 	b.WriteString(")")
 	for _, c := range e.Candidates {
-		fmt.Fprintf(&b, "; %s (%s): %s", c.Key.Fingerprint, c.Key.Source, c.Reason)
+		b.WriteString("; " + c.String())
 	}
 	if len(e.Candidates) == 0 {
 		b.WriteString("; none of the given keys matches: pass the right key with --key, or insert the card")

@@ -50,6 +50,8 @@ type VarlinkError struct {
 	Parameters map[string]any
 }
 
+// Error returns the error's message parameter when it has one, else its
+// name and parameters.
 func (e *VarlinkError) Error() string {
 	if m, ok := e.Parameters["message"].(string); ok && m != "" {
 		return m

@@ -42,6 +42,10 @@ const maxResponse = 1 << 17
 // ChunkSize is the data size of each non-last command of a chain (as GnuPG).
 const ChunkSize = 254
 
+// ErrNoStatus is returned when an answer is shorter than a status word;
+// readers give such answers when the card is pulled mid-command.
+var ErrNoStatus = errors.New("card answered without a status word")
+
 // ErrResponseTooLong is returned when a card keeps answering 61xx.
 var ErrResponseTooLong = errors.New("card response too long")
 
@@ -154,7 +158,7 @@ func (c *Client) raw(cmd Command, ext bool) ([]byte, uint16, error) {
 		return nil, 0, err
 	}
 	if len(resp) < 2 {
-		return nil, 0, fmt.Errorf("card answered %d bytes, without a status word", len(resp))
+		return nil, 0, fmt.Errorf("%w (%d bytes)", ErrNoStatus, len(resp))
 	}
 	n := len(resp) - 2
 	return resp[:n:n], uint16(resp[n])<<8 | uint16(resp[n+1]), nil

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,10 +205,23 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	if *initrd {
-		// Hold nothing of the initrd: not even the working directory.
-		if err := os.Chdir("/"); err != nil {
-			closeAll()
-			return err
+		// Hold nothing of the initrd, not even as the working directory:
+		// work from /run, which systemd carries into the real root. After
+		// switch_root the daemon's root is still the (emptied) initrd, so
+		// what it opens by path after that (password agent files, pcscd's
+		// socket) is reached relative to /run.
+		if err := os.Chdir("/run"); err != nil {
+			if err := os.Chdir("/"); err != nil {
+				closeAll()
+				return err
+			}
+		} else {
+			if rel, ok := strings.CutPrefix(*askDir, "/run/"); ok {
+				agent.FileDir = rel
+			}
+			if os.Getenv("PCSCLITE_CSOCK_NAME") == "" {
+				os.Setenv("PCSCLITE_CSOCK_NAME", "pcscd/pcscd.comm")
+			}
 		}
 	}
 

@@ -238,7 +238,8 @@ func TestDaemonMatchesColocated(t *testing.T) {
 			if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", bad); code == 0 || !strings.Contains(errs, k.EncryptFpr) {
 				t.Fatalf("unlock with a wrong passphrase: %d %q", code, errs)
 			}
-			if _, errs, code := cliRun(t, env, "unlock", "--key-id", k.EncryptFpr, "--passphrase-file", k.PassFile); code != 0 ||
+			// The primary key's fingerprint selects the encryption subkey.
+			if _, errs, code := cliRun(t, env, "unlock", "--key-id", k.Fingerprint, "--passphrase-file", k.PassFile); code != 0 ||
 				errs != fmt.Sprintf("keyunlock: unlocked %s (file %s)", k.EncryptFpr, k.KeyFile) && !strings.HasPrefix(errs, "keyunlock: unlocked "+k.EncryptFpr) {
 				t.Fatalf("unlock: %d %q", code, errs)
 			}

@@ -1,8 +1,11 @@
 // Package hostile describes the hostile-input corpus in testdata/hostile:
 // malformed OpenPGP messages and keys, malicious card answers and malicious
 // pcscd replies, each with the class of error that keyunlock must answer it
-// with. The corpus is made by ./gen from valid inputs plus targeted
-// mutations; the tests in this package feed every file to the matching
+// with. Messages, keys and card answers are made by ./gen from valid inputs
+// plus targeted mutations (go run ./internal/hostile/gen); the pcscd replies
+// by the pcsc package's tests (go test ./pcsc -run TestHostilePCSCReplies
+// -args -update-hostile), with their own manifest in pcsc/. The tests of
+// this package, of card/openpgp and of pcsc feed every file to the matching
 // entry point and check that it fails cleanly, in bounded time and memory,
 // without writing plaintext.
 package hostile

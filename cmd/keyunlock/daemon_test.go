@@ -24,32 +24,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	daemonBinOnce sync.Once
-	daemonBinPath string
-	daemonBinErr  error
-)
-
-// daemonBin builds the keyunlock binary once for the daemon tests.
+// daemonBin returns the keyunlock binary that TestMain built for every test
+// of this package.
 func daemonBin(t *testing.T) string {
 	t.Helper()
-	daemonBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "keyunlock-daemon-test-")
-		if err != nil {
-			daemonBinErr = err
-			return
-		}
-		daemonBinPath = filepath.Join(dir, "keyunlock")
-		build := exec.Command("go", "build", "-o", daemonBinPath, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			daemonBinErr = fmt.Errorf("building keyunlock: %v\n%s", err, out)
-		}
-	})
-	if daemonBinErr != nil {
-		t.Fatal(daemonBinErr)
-	}
-	return daemonBinPath
+	return keyunlockBin
 }
 
 // cliRun runs the binary and returns stdout, stderr and the exit code.

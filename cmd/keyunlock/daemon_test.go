@@ -238,7 +238,8 @@ func TestDaemonMatchesColocated(t *testing.T) {
 			if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", bad); code == 0 || !strings.Contains(errs, k.EncryptFpr) {
 				t.Fatalf("unlock with a wrong passphrase: %d %q", code, errs)
 			}
-			if _, errs, code := cliRun(t, env, "unlock", "--key-id", k.EncryptFpr, "--passphrase-file", k.PassFile); code != 0 ||
+			// The primary key's fingerprint selects the encryption subkey.
+			if _, errs, code := cliRun(t, env, "unlock", "--key-id", k.Fingerprint, "--passphrase-file", k.PassFile); code != 0 ||
 				errs != fmt.Sprintf("keyunlock: unlocked %s (file %s)", k.EncryptFpr, k.KeyFile) && !strings.HasPrefix(errs, "keyunlock: unlocked "+k.EncryptFpr) {
 				t.Fatalf("unlock: %d %q", code, errs)
 			}
@@ -417,7 +418,10 @@ func TestDaemonInitrd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fd := range fds {
-		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err != nil {
+			continue // closed meanwhile (a client connection ending)
+		}
 		switch {
 		case strings.HasPrefix(target, "socket:"), strings.HasPrefix(target, "pipe:"),
 			strings.HasPrefix(target, "anon_inode:"), target == "/dev/null",
@@ -447,6 +451,11 @@ func TestDaemonInitrd(t *testing.T) {
 	}()
 	if err != nil || !st.Initrd || !st.KeyProvider || st.PID != pid {
 		t.Fatalf("Status = %+v, %v", st, err)
+	}
+	out, errs, code := cliRun(t, nil, "status", "--socket", d.socket)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("pid %d", pid)) || !strings.Contains(out, "key provider: yes") ||
+		!strings.Contains(out, "initrd:       yes") || !strings.Contains(out, "1 unlocked") {
+		t.Fatalf("status: %d %q %q", code, out, errs)
 	}
 }
 

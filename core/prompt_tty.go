@@ -32,12 +32,18 @@ func NewTerminalPrompter() (*TerminalPrompter, error) {
 	return &TerminalPrompter{}, nil
 }
 
-// openTerminal opens /dev/tty, or returns stdin when it is a terminal.
+// openTerminal opens /dev/tty, or stdin's terminal (read-write) when stdin is one.
 func openTerminal() (*os.File, error) {
 	if f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
 		return f, nil
 	}
 	if isTerminal(int(os.Stdin.Fd())) {
+		// No controlling terminal (an initrd hook run with < /dev/console):
+		// reopen stdin's terminal read-write, since stdin itself may be
+		// read-only and the prompt would then be lost.
+		if f, err := os.OpenFile("/proc/self/fd/0", os.O_RDWR, 0); err == nil {
+			return f, nil
+		}
 		fd, err := unix.Dup(int(os.Stdin.Fd()))
 		if err != nil {
 			return nil, fmt.Errorf("terminal: %w", err)

@@ -633,3 +633,63 @@ func TestTerminalPromptInterrupt(t *testing.T) {
 		t.Fatal("OUT written after Ctrl-C")
 	}
 }
+
+// TestTerminalPromptReadOnlyStdin runs keyunlock as an initrd hook does: no
+// controlling terminal, stdin a terminal opened read-only (< /dev/console),
+// stdout a pipe. The prompt must still reach the terminal, and the typed
+// passphrase must unlock.
+func TestTerminalPromptReadOnlyStdin(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t, dir, "console", "typed-on-the-console", false, nil)
+	plain := randomBytes(64)
+	msg := encryptWithCLI(t, dir, plain, k.certFile)
+
+	master, slave := openPTY(t)
+	defer master.Close()
+	ro, err := os.OpenFile(slave.Name(), os.O_RDONLY|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(keyunlockBin, "decrypt", "-q", "--key", k.secretFile, msg)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = ro, &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ro.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// A keyunlock whose prompt went nowhere waits for input forever: end it,
+	// which also ends the reads below (the terminal's last user is gone).
+	stop := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer stop.Stop()
+
+	var transcript []byte
+	buf := make([]byte, 4096)
+	typed := false
+	for !typed {
+		master.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := master.Read(buf)
+		transcript = append(transcript, buf[:n]...)
+		if bytes.Contains(transcript, []byte("Enter the passphrase for key "+k.subFpr)) {
+			master.Write([]byte("typed-on-the-console\n"))
+			typed = true
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !typed {
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("no prompt naming the key reached the terminal: transcript %q, stderr %q", transcript, stderr.String())
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("exit %v, transcript %q, stderr %q", err, transcript, stderr.String())
+	}
+	if !bytes.Equal(stdout.Bytes(), plain) {
+		t.Fatalf("wrong plaintext on stdout; stderr %q", stderr.String())
+	}
+}

@@ -13,7 +13,18 @@ import (
 // a failure panics with its message.
 type tb struct {
 	testing.TB
-	dirs []string
+	dirs     []string
+	cleanups []func()
+}
+
+// finish runs the cleanups, last first, and removes the temp dirs.
+func (t *tb) finish() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
+	for _, d := range t.dirs {
+		os.RemoveAll(d)
+	}
 }
 
 func (t *tb) Helper()                   {}

@@ -67,6 +67,7 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 	}
 	set := loadFixtures()
 	r := &report{}
+
 	start := time.Now()
 
 	soft, err := benchSoft(set, bin, runs, smoke)
@@ -81,7 +82,7 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 		return fmt.Errorf("footprint: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: %s\n", time.Since(start).Round(time.Millisecond))
-	if err := writeCards(r, smoke); err != nil {
+	if err := writeCards(r, bin, runs, smoke); err != nil {
 		return fmt.Errorf("cards: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: %s\n", time.Since(start).Round(time.Millisecond))

@@ -13,6 +13,7 @@ import (
 type report struct {
 	buf     bytes.Buffer
 	targets []target
+	binSize int64
 }
 
 // target is one goal of the project, checked against a measured figure.
@@ -75,8 +76,15 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 		return fmt.Errorf("soft keys: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: soft keys done at %s\n", time.Since(start).Round(time.Millisecond))
-	writeSoft(r, soft, runs)
-	writeRSS(r, soft)
+	base, err := baseline(bin, runs)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(bin); err == nil {
+		r.binSize = st.Size()
+	}
+	writeSoft(r, soft, base, runs)
+	writeRSS(r, soft, base)
 	fmt.Fprintf(os.Stderr, "bench: %s\n", time.Since(start).Round(time.Millisecond))
 	if err := writeFootprint(r, bin, smoke); err != nil {
 		return fmt.Errorf("footprint: %v", err)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyunlock/keyunlock/internal/fixtures"
@@ -37,6 +39,7 @@ var softCases = []softCase{
 type series struct {
 	tool    string
 	samples []sample
+	rssKiB  []int64 // peak RSS in KiB, measured under GNU time
 }
 
 // softResult is the outcome of one case.
@@ -52,6 +55,35 @@ type softRunner struct {
 	msg   string
 	plain []byte
 	homes map[string]string // tool -> GNUPGHOME or HOME
+	// rssFile, when set, runs each tool under GNU time writing its peak
+	// RSS there (see measureRSS).
+	rssFile string
+}
+
+// wrap runs cmd under /usr/bin/time when measuring memory: a child that Go
+// starts (vfork, CLONE_VM) carries the bench process's own peak RSS into
+// its ru_maxrss at exec, while time's children are forked from a small C
+// process and report their own peak.
+func (r *softRunner) wrap(cmd *exec.Cmd) *exec.Cmd {
+	if r.rssFile == "" {
+		return cmd
+	}
+	w := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", r.rssFile, cmd.Path}, cmd.Args[1:]...)...)
+	w.Env = cmd.Env
+	return w
+}
+
+// wrappedRSS returns the peak RSS in KiB that time wrote.
+func (r *softRunner) wrappedRSS() (int64, error) {
+	b, err := os.ReadFile(r.rssFile)
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("%s: empty", r.rssFile)
+	}
+	return strconv.ParseInt(f[len(f)-1], 10, 64)
 }
 
 func (r *softRunner) setup(tool string) error {
@@ -109,24 +141,36 @@ func (r *softRunner) run(tool string) (sample, error) {
 		if r.fk.PassFile != "" {
 			args = append(args, "--passphrase-file", r.fk.PassFile)
 		}
-		s, out, err = runTimed(exec.Command(r.bin, append(args, r.msg)...))
+		s, out, err = runTimed(r.wrap(exec.Command(r.bin, append(args, r.msg)...)))
 	case toolGPG, toolGPGUser:
 		home := r.homes[tool]
 		args := []string{"--homedir", home, "--batch", "--quiet", "--pinentry-mode", "loopback"}
 		if r.fk.PassFile != "" {
 			args = append(args, "--passphrase-file", r.fk.PassFile)
 		}
-		s, out, err = runTimed(exec.Command("gpg", append(args, "--decrypt", r.msg)...))
+		s, out, err = runTimed(r.wrap(exec.Command("gpg", append(args, "--decrypt", r.msg)...)))
 		cpu, rss := r.killAgent(home)
 		s.cpu += cpu
+		if r.rssFile != "" && err == nil {
+			var own int64
+			if own, err = r.wrappedRSS(); err != nil {
+				return s, err
+			}
+			s.rssKiB = own
+		}
 		s.rssKiB += rss
 	case toolSq:
 		cmd := exec.Command("sq", "decrypt", "--recipient-key", r.fk.KeyFile, r.msg)
 		cmd.Env = append(os.Environ(), "HOME="+r.homes[tool])
-		s, out, err = runOnPTY(cmd, r.fk.Passphrase)
+		s, out, err = runOnPTY(r.wrap(cmd), r.fk.Passphrase)
 	}
 	if err != nil {
 		return s, err
+	}
+	if r.rssFile != "" && tool != toolGPG && tool != toolGPGUser {
+		if s.rssKiB, err = r.wrappedRSS(); err != nil {
+			return s, err
+		}
 	}
 	if !bytes.Equal(out, r.plain) {
 		return s, fmt.Errorf("%s on %s: wrong plaintext (%d bytes)", tool, r.fk.Name, len(out))
@@ -183,6 +227,31 @@ func benchSoft(set *fixtures.Set, bin string, runs int, smoke bool) ([]*softResu
 			}
 		}
 		fmt.Fprintf(os.Stderr, "soft keys: run %d/%d\n", i+1, runs)
+	}
+	// Memory: 3 more runs each under GNU time (see wrap).
+	rssRuns := 3
+	if smoke {
+		rssRuns = 1
+	}
+	for ci, res := range results {
+		r := runners[ci]
+		f, err := os.CreateTemp("", "keyunlock-bench-rss-")
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+		r.rssFile = f.Name()
+		for _, ser := range res.series {
+			for i := 0; i < rssRuns; i++ {
+				s, err := r.run(ser.tool)
+				if err != nil {
+					return nil, err
+				}
+				ser.rssKiB = append(ser.rssKiB, s.rssKiB)
+			}
+		}
+		os.Remove(f.Name())
+		r.rssFile = ""
 	}
 	return results, nil
 }

@@ -57,9 +57,9 @@ func (s *series) cpus() stat {
 }
 
 // rss returns the smallest and largest peak RSS in MiB.
-func (s *series) rss() (lo, hi float64) {
-	for i, x := range s.samples {
-		v := float64(x.rssKiB) / 1024
+func (s *series) rssRange() (lo, hi float64) {
+	for i, x := range s.rssKiB {
+		v := float64(x) / 1024
 		if i == 0 || v < lo {
 			lo = v
 		}

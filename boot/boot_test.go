@@ -89,20 +89,44 @@ func TestBootSystemdInitrd(t *testing.T) {
 
 // TestBootShellInitrd boots a dracut initrd without systemd: the keyunlock
 // hook asks for the passphrase on the console and maps root before
-// cryptroot-ask would ask (scenario 3).
+// cryptroot-ask would ask (scenario 3); when keyunlock fails, cryptroot-ask
+// asks for the LUKS passphrase.
 func TestBootShellInitrd(t *testing.T) {
 	tc := getToolchain(t)
 	bin := binary(t)
 	requireCommands(t, bin, "decrypt")
 	f := getFixture(t, bin)
 	initrd := buildInitrd(t, tc, shellInitrd, bin, f)
-	v := bootVM(t, "shell-typed", tc, initrd, rootCmdline, f.RootImg)
-	v.waitFor("keyunlock's passphrase prompt", regexp.MustCompile(`(?i)pass(phrase|word)`), promptTimeout, luksPrompt)
-	v.typeLine(passphrase)
-	v.waitFor("the hook's success message", regexp.MustCompile(`keyunlock: root unlocked`), stepTimeout, luksPrompt)
-	v.waitFor("root mounted", rootOK, stepTimeout, luksPrompt)
-	v.waitFor("no daemon in a shell initrd", noDaemon, stepTimeout)
-	v.waitExit(stepTimeout)
+	prompt := promptRE(f)
+
+	t.Run("typed passphrase", func(t *testing.T) {
+		v := bootVM(t, "shell-typed", tc, initrd, rootCmdline, f.RootImg)
+		v.waitFor("keyunlock's passphrase prompt", prompt, promptTimeout, luksPrompt)
+		v.typeLine(passphrase)
+		v.waitFor("the hook's success message", regexp.MustCompile(`keyunlock: root unlocked`), stepTimeout, luksPrompt)
+		v.waitFor("root mounted", rootOK, stepTimeout, luksPrompt)
+		v.waitFor("no daemon in a shell initrd", noDaemon, stepTimeout)
+		v.waitExit(stepTimeout)
+	})
+
+	// When keyunlock cannot unlock (here: three wrong passphrases),
+	// cryptroot-ask asks for the LUKS passphrase and the recovery
+	// passphrase opens the volume.
+	t.Run("keyunlock fails, recovery passphrase", func(t *testing.T) {
+		v := bootVM(t, "shell-fallback", tc, initrd, rootCmdline, f.RootImg)
+		v.waitFor("keyunlock's passphrase prompt", prompt, promptTimeout, luksPrompt)
+		for i := 0; i < 3; i++ {
+			if i > 0 {
+				v.waitFor("the prompt again", regexp.MustCompile(triesLeft+`[^\n]*(?:`+prompt.String()+`)`), stepTimeout, luksPrompt)
+			}
+			v.typeLine("not the passphrase")
+		}
+		v.waitFor("the hook giving up", regexp.MustCompile(`falling back to the LUKS passphrase`), stepTimeout, rootOK)
+		v.waitFor("cryptroot-ask's passphrase prompt", luksPrompt, stepTimeout, rootOK)
+		v.typeLine("recovery root")
+		v.waitFor("root mounted", rootOK, stepTimeout)
+		v.waitExit(stepTimeout)
+	})
 }
 
 // TestDracutRefusesIncompleteConfig checks that the module stops the image

@@ -16,7 +16,7 @@ import (
 const passphrase = "correct horse battery"
 
 // fixtureVersion changes whenever the fixture layout below changes.
-const fixtureVersion = "v4"
+const fixtureVersion = "v5"
 
 // fixture is the enrolled key material and the encrypted disks, made once
 // and cached: a soft key made by gpg and protected by passphrase, and two
@@ -127,10 +127,11 @@ func makeFixture(t testing.TB, f *fixture, bin string) {
 	}
 
 	// Volume UUIDs are chosen up front so that the configuration can go
-	// into the root file system too.
+	// into the root file system too. Root waits for its disk without
+	// systemd's 90 s device timeout: TCG on a busy machine can be slower.
 	uuids := map[string]string{"root": newUUID(), "data": newUUID()}
 	vol := "# name device keyfile key options\n" +
-		"root UUID=" + uuids["root"] + " keys/root.pgp keys.d/boot-test.asc\n" +
+		"root UUID=" + uuids["root"] + " keys/root.pgp keys.d/boot-test.asc luks,x-systemd.device-timeout=0\n" +
 		"data UUID=" + uuids["data"] + " keys/data.pgp keys.d/boot-test.asc luks,noauto\n"
 	os.WriteFile(filepath.Join(f.ConfDir, "volumes"), []byte(vol), 0o644)
 

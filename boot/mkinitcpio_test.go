@@ -52,35 +52,10 @@ func TestMkinitcpioHook(t *testing.T) {
 			t.Fatalf("install/keyunlock build() did not add %s", p)
 		}
 	}
-	// The busybox userland of a mkinitcpio image.
-	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
-	os.MkdirAll(filepath.Join(root, "dev"), 0o755)
-	copyFile(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"), 0o755)
-	for _, app := range []string{"ash", "sh", "cat", "rm", "dd", "wc", "echo", "ls", "read"} {
-		os.Symlink("busybox", filepath.Join(root, "bin", app))
-	}
-	os.Symlink("../bin/busybox", filepath.Join(root, "usr", "bin", "ash"))
-
-	// A pty is the console: /dev/console in the chroot is its slave.
-	ptm, pts, ptsNum := openPty(t)
+	ptm, pts := busyboxChroot(t, root)
 	defer ptm.Close()
 	defer pts.Close()
-	for _, n := range []struct {
-		name         string
-		major, minor uint32
-	}{{"tty", 5, 0}, {"null", 1, 3}, {"zero", 1, 5}, {"urandom", 1, 9}} {
-		if err := unix.Mknod(filepath.Join(root, "dev", n.name), unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
-			t.Fatalf("mknod %s: %v", n.name, err)
-		}
-	}
-	// The pty slave is bind-mounted (a device node would name another devpts
-	// instance in a container).
-	console := filepath.Join(root, "dev", "console")
-	os.WriteFile(console, nil, 0o600)
-	if err := unix.Mount(fmt.Sprintf("/dev/pts/%d", ptsNum), console, "", unix.MS_BIND, ""); err != nil {
-		testenv.Unavailable(t, "bind-mounting the pty as the chroot's /dev/console: %v", err)
-	}
-	defer unix.Unmount(console, unix.MNT_DETACH)
+	os.Symlink("../bin/busybox", filepath.Join(root, "usr", "bin", "ash"))
 
 	// What mkinitcpio's init does: cmdline variables, then run_hook of each
 	// hook in order, run_cleanuphook before switch_root.
@@ -247,4 +222,34 @@ func (c *console) send(t testing.TB, s string) {
 	if _, err := c.f.WriteString(s); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// busyboxChroot adds busybox-static and device nodes to root and
+// bind-mounts a new pty's slave as its /dev/console (a device node would
+// name another devpts instance in a container). It returns the pty.
+func busyboxChroot(t testing.TB, root string) (ptm, pts *os.File) {
+	t.Helper()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	os.MkdirAll(filepath.Join(root, "dev"), 0o755)
+	copyFile(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"), 0o755)
+	// No plymouth: the hooks prompt on the console themselves.
+	for _, app := range []string{"ash", "sh", "cat", "rm", "dd", "wc", "echo", "ls", "read"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", app))
+	}
+	ptm, pts, ptsNum := openPty(t)
+	for _, n := range []struct {
+		name         string
+		major, minor uint32
+	}{{"tty", 5, 0}, {"null", 1, 3}, {"zero", 1, 5}, {"urandom", 1, 9}} {
+		if err := unix.Mknod(filepath.Join(root, "dev", n.name), unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			t.Fatalf("mknod %s: %v", n.name, err)
+		}
+	}
+	console := filepath.Join(root, "dev", "console")
+	os.WriteFile(console, nil, 0o600)
+	if err := unix.Mount(fmt.Sprintf("/dev/pts/%d", ptsNum), console, "", unix.MS_BIND, ""); err != nil {
+		testenv.Unavailable(t, "bind-mounting the pty as the chroot's /dev/console: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(console, unix.MNT_DETACH) })
+	return ptm, pts
 }

@@ -152,9 +152,12 @@ func TestDecryptEveryQuirk(t *testing.T) {
 // given: SELECT, GET DATA 6E, GET DATA C4 (the retry counter, read again
 // right before VERIFY), VERIFY, PSO:DECIPHER.
 func TestColdUnlockAPDUCount(t *testing.T) {
-	for _, algo := range []string{"cv25519", "nistp384", "rsa2048", "rsa4096"} {
-		t.Run(algo, func(t *testing.T) {
-			f := newFixture(t, algo, "")
+	for _, tc := range []struct{ algo, quirks string }{
+		{"cv25519", ""}, {"nistp384", ""}, {"rsa2048", ""}, {"rsa4096", ""},
+		{"cv25519", "yubikey"}, {"rsa4096", "yubikey"}, {"nistp256", "noext"},
+	} {
+		t.Run(tc.algo+"/"+tc.quirks, func(t *testing.T) {
+			f := newFixture(t, tc.algo, tc.quirks)
 			f.card.ResetCount()
 			p := core.NewScriptedPrompter("123456")
 			if _, _, err := f.decrypt(t, Options{Certs: f.cert(t)}, core.DecryptOptions{Prompter: p}); err != nil {

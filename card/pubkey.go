@@ -3,6 +3,7 @@ package card
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 	"time"
@@ -43,12 +44,12 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
 	switch {
 	case attr.IsRSA():
 		if n == nil || e == nil {
-			return nil, fmt.Errorf("GET PUBLIC KEY returned no RSA modulus")
+			return nil, errors.New("the card's GET PUBLIC KEY answer has no RSA modulus or exponent; pass the key's certificate with --card-cert")
 		}
 		candidates = append(candidates, appendMPI(appendMPI([]byte{1}, n), e))
 	case attr.IsECC():
 		if point == nil {
-			return nil, fmt.Errorf("GET PUBLIC KEY returned no EC point")
+			return nil, errors.New("the card's GET PUBLIC KEY answer has no EC point; pass the key's certificate with --card-cert")
 		}
 		if attr.Curve.Montgomery && len(point) == attr.Curve.CoordSize {
 			point = append([]byte{0x40}, point...)

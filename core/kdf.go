@@ -74,13 +74,26 @@ func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *packet.PublicKey, d Raw
 		if kp.montgomery && allZero(zb) {
 			return nil, fmt.Errorf("%w: all-zero X25519 shared secret (low-order ephemeral key)", ErrBadPKESK)
 		}
-		kek, err := ecdhKEK(kp, zb, pub.Fingerprint)
-		if err != nil {
-			return nil, err
+		// Like go-crypto, also accept the KDF input without ZB's leading
+		// zeros (old go-crypto senders) or trailing zeros (old OpenPGP.js).
+		var m []byte
+		unwrapped := false
+		for _, z := range [][]byte{zb, bytes.TrimLeft(zb, "\x00"), bytes.TrimRight(zb, "\x00")} {
+			kek, err := ecdhKEK(kp, z, pub.Fingerprint)
+			if err != nil {
+				return nil, err
+			}
+			m, err = keywrap.Unwrap(kek, f.wrapped)
+			Wipe(kek)
+			if err == nil {
+				unwrapped = true
+				break
+			}
+			if len(z) == len(zb) && len(bytes.TrimLeft(zb, "\x00")) == len(zb) && len(bytes.TrimRight(zb, "\x00")) == len(zb) {
+				break // nothing to strip: no point in trying again
+			}
 		}
-		defer Wipe(kek)
-		m, err := keywrap.Unwrap(kek, f.wrapped)
-		if err != nil {
+		if !unwrapped || len(m) == 0 {
 			return nil, fmt.Errorf("%w: AES key unwrap failed (wrong key or corrupt message)", ErrBadPKESK)
 		}
 		defer Wipe(m)

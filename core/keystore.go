@@ -232,7 +232,10 @@ func (ks *Keystore) resolve(ctx context.Context, sel string) ([]Key, error) {
 			continue
 		}
 		if norm == "" {
-			if e.key.Locked() && e.key.Available(ctx) == nil {
+			// "" names the only locked key that matters for unlocking: a
+			// decryption key. A gpg key file's sign-only primary is locked
+			// too, but nobody unlocks it to decrypt.
+			if e.key.CanDecrypt() && e.key.Locked() && e.key.Available(ctx) == nil {
 				keys = append(keys, e.key)
 			}
 		} else if selects(e.key, norm) {
@@ -247,12 +250,20 @@ func (ks *Keystore) resolve(ctx context.Context, sel string) ([]Key, error) {
 		return nil, fmt.Errorf("%w: no key is locked", ErrNoKey)
 	case len(keys) == 0:
 		return nil, fmt.Errorf("%w: no key matches %q (give a fingerprint or key ID as shown by 'keyunlock list')", ErrNoKey, sel)
-	case len(keys) > 1 && norm == "":
+	case norm == "":
+		// The same key in two places (a card and a backup file) is one key.
 		var fprs []string
+		seen := map[string]bool{}
 		for _, k := range keys {
-			fprs = append(fprs, fmt.Sprintf("%X", k.Fingerprint()))
+			f := fmt.Sprintf("%X", k.Fingerprint())
+			if !seen[f] {
+				seen[f] = true
+				fprs = append(fprs, f)
+			}
 		}
-		return nil, fmt.Errorf("several keys are locked (%s): name the one to unlock", strings.Join(fprs, ", "))
+		if len(fprs) > 1 {
+			return nil, fmt.Errorf("several keys are locked (%s): name the one to unlock with --key-id", strings.Join(fprs, ", "))
+		}
 	}
 	return keys, nil
 }

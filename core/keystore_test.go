@@ -178,6 +178,23 @@ func TestKeystoreUnlockSelectors(t *testing.T) {
 	}
 }
 
+func TestKeystoreUnlockEmptySelectorIgnoresNonDecryptionKeys(t *testing.T) {
+	a := testEntity(t, "a", false)
+	dec := keyOf(t, a, "file a").lockedBy(LockPassword, "pa", -1)
+	// The sign-only primary of the same file, locked by the same passphrase.
+	primary := &testKey{priv: a.PrivateKey, source: "file a", tries: -1}
+	primary.lockedBy(LockPassword, "pa", -1)
+	// The same decryption key again, from a backup file.
+	backup := keyOf(t, a, "file a.bak").lockedBy(LockPassword, "pa", -1)
+	ks := NewKeystore(backendOf(primary, dec, backup))
+	if err := ks.Unlock(ctx, "", []byte("pa"), UnlockOptions{}); err != nil {
+		t.Fatalf("empty selector with one decryption key: %v", err)
+	}
+	if dec.Locked() || !primary.Locked() {
+		t.Fatalf("want the decryption key unlocked and the primary left alone: dec locked=%v primary locked=%v", dec.Locked(), primary.Locked())
+	}
+}
+
 func TestKeystoreUnlockRefusesLastPINTry(t *testing.T) {
 	a := testEntity(t, "a", false)
 	k := keyOf(t, a, "card 0006:1234").lockedBy(LockPIN, "123456", 1)

@@ -83,6 +83,7 @@ type LockedError struct {
 	Candidates []Candidate
 }
 
+// Error lists the locked candidates, each with what would unlock it.
 func (e *LockedError) Error() string {
 	var b strings.Builder
 	b.WriteString("key is locked: ")
@@ -102,6 +103,8 @@ type NoKeyError struct {
 	Candidates []Candidate
 }
 
+// Error names the message's recipients and why each candidate key is
+// unusable, and says what to pass when none matches.
 func (e *NoKeyError) Error() string {
 	var b strings.Builder
 	b.WriteString("no usable key for this message (recipients: ")
@@ -116,4 +119,5 @@ func (e *NoKeyError) Error() string {
 	return b.String()
 }
 
+// Unwrap lets errors.Is(err, ErrNoKey) match a NoKeyError.
 func (e *NoKeyError) Unwrap() error { return ErrNoKey }

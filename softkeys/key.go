@@ -241,8 +241,13 @@ func cardSerial(aid []byte) string {
 }
 
 // LockKind is LockPassword for passphrase-protected keys, else LockNone.
+// A divert-to-card stub reports LockPIN, since the card holding the key
+// wants its PIN, but it is never available here.
 func (k *Key) LockKind() core.LockKind {
-	if k.prot.usage != 0 && k.prot.stub == 0 {
+	switch {
+	case k.prot.stub == s2k.GNUDivertToCard:
+		return core.LockPIN
+	case k.prot.usage != 0 && k.prot.stub == 0:
 		return core.LockPassword
 	}
 	return core.LockNone

@@ -60,6 +60,9 @@ func TestFixtures(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "key is on a card, serial 0006:12345678") {
 					t.Fatalf("Available = %v, want a card stub", err)
 				}
+				if k.LockKind() != core.LockPIN || !k.Locked() {
+					t.Errorf("card stub: LockKind %v Locked %v", k.LockKind(), k.Locked())
+				}
 				if on, aid := k.OnCard(); !on || aid != fixtures.CardAID {
 					t.Errorf("OnCard = %v, %s", on, aid)
 				}

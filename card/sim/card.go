@@ -19,6 +19,8 @@ const (
 	SlotAut             // authentication key (C3, C9)
 )
 
+// String names the slot the way the OpenPGP card spec does, for logs and
+// errors.
 func (s Slot) String() string {
 	switch s {
 	case SlotSig:

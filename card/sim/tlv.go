@@ -66,25 +66,34 @@ func readLen(b []byte) (int, int, error) {
 	return 0, 0, errTLV
 }
 
+// readHeader reads the tag and length at the start of b and returns them
+// with the rest of b.
+func readHeader(b []byte) (tag uint, l int, rest []byte, err error) {
+	tag, n, err := readTag(b)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	b = b[n:]
+	l, n, err = readLen(b)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return tag, l, b[n:], nil
+}
+
 // parseTLVs splits b into its top-level elements.
 func parseTLVs(b []byte) ([]tlv, error) {
 	var out []tlv
 	for len(b) > 0 {
-		tag, n, err := readTag(b)
+		tag, l, rest, err := readHeader(b)
 		if err != nil {
 			return nil, err
 		}
-		b = b[n:]
-		l, n, err := readLen(b)
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
-		if l > len(b) {
+		if l > len(rest) {
 			return nil, errTLV
 		}
-		out = append(out, tlv{tag, b[:l]})
-		b = b[l:]
+		out = append(out, tlv{tag, rest[:l]})
+		b = rest[l:]
 	}
 	return out, nil
 }
@@ -108,17 +117,12 @@ func findTLV(b []byte, tag uint) ([]byte, bool) {
 func parseHeaderList(b []byte) ([]tlv, error) {
 	var out []tlv
 	for len(b) > 0 {
-		tag, n, err := readTag(b)
+		tag, l, rest, err := readHeader(b)
 		if err != nil {
 			return nil, err
 		}
-		b = b[n:]
-		l, n, err := readLen(b)
-		if err != nil {
-			return nil, err
-		}
-		b = b[n:]
 		out = append(out, tlv{tag: tag, value: make([]byte, l)})
+		b = rest
 	}
 	return out, nil
 }

@@ -211,7 +211,13 @@ func (f *Frontend) handle(msg []byte) ([]byte, error) {
 	default:
 		resp := f.card.Transmit(msg)
 		if len(resp) < 2 {
-			return nil, fmt.Errorf("vpcd: card answered %x to %x: a response needs two status bytes", resp, msg)
+			// Name the command by its header only: the data field of a
+			// VERIFY or CHANGE REFERENCE DATA holds a PIN.
+			hdr := msg
+			if len(hdr) > 4 {
+				hdr = hdr[:4]
+			}
+			return nil, fmt.Errorf("vpcd: the simulated card answered %d bytes to the command %X (CLA INS P1 P2): a response needs two status bytes; fix the card simulator", len(resp), hdr)
 		}
 		return resp, nil
 	}

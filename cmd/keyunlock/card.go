@@ -33,7 +33,7 @@ func runCard(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(env.stdout, cardUsage)
 		if len(args) == 0 {
-			return &exitError{code: 2, err: errors.New("missing subcommand: status")}
+			return &exitError{code: 2, err: errors.New("missing subcommand: run 'keyunlock card status'")}
 		}
 		return nil
 	}

@@ -24,32 +24,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	daemonBinOnce sync.Once
-	daemonBinPath string
-	daemonBinErr  error
-)
-
-// daemonBin builds the keyunlock binary once for the daemon tests.
+// daemonBin returns the keyunlock binary that TestMain built for every test
+// of this package.
 func daemonBin(t *testing.T) string {
 	t.Helper()
-	daemonBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "keyunlock-daemon-test-")
-		if err != nil {
-			daemonBinErr = err
-			return
-		}
-		daemonBinPath = filepath.Join(dir, "keyunlock")
-		build := exec.Command("go", "build", "-o", daemonBinPath, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			daemonBinErr = fmt.Errorf("building keyunlock: %v\n%s", err, out)
-		}
-	})
-	if daemonBinErr != nil {
-		t.Fatal(daemonBinErr)
-	}
-	return daemonBinPath
+	return keyunlockBin
 }
 
 // cliRun runs the binary and returns stdout, stderr and the exit code.
@@ -238,7 +217,8 @@ func TestDaemonMatchesColocated(t *testing.T) {
 			if _, errs, code := cliRun(t, env, "unlock", "--passphrase-file", bad); code == 0 || !strings.Contains(errs, k.EncryptFpr) {
 				t.Fatalf("unlock with a wrong passphrase: %d %q", code, errs)
 			}
-			if _, errs, code := cliRun(t, env, "unlock", "--key-id", k.EncryptFpr, "--passphrase-file", k.PassFile); code != 0 ||
+			// The primary key's fingerprint selects the encryption subkey.
+			if _, errs, code := cliRun(t, env, "unlock", "--key-id", k.Fingerprint, "--passphrase-file", k.PassFile); code != 0 ||
 				errs != fmt.Sprintf("keyunlock: unlocked %s (file %s)", k.EncryptFpr, k.KeyFile) && !strings.HasPrefix(errs, "keyunlock: unlocked "+k.EncryptFpr) {
 				t.Fatalf("unlock: %d %q", code, errs)
 			}
@@ -417,7 +397,10 @@ func TestDaemonInitrd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fd := range fds {
-		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err != nil {
+			continue // closed meanwhile (a client connection ending)
+		}
 		switch {
 		case strings.HasPrefix(target, "socket:"), strings.HasPrefix(target, "pipe:"),
 			strings.HasPrefix(target, "anon_inode:"), target == "/dev/null",
@@ -447,6 +430,11 @@ func TestDaemonInitrd(t *testing.T) {
 	}()
 	if err != nil || !st.Initrd || !st.KeyProvider || st.PID != pid {
 		t.Fatalf("Status = %+v, %v", st, err)
+	}
+	out, errs, code := cliRun(t, nil, "status", "--socket", d.socket)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("pid %d", pid)) || !strings.Contains(out, "key provider: yes") ||
+		!strings.Contains(out, "initrd:       yes") || !strings.Contains(out, "1 unlocked") {
+		t.Fatalf("status: %d %q %q", code, out, errs)
 	}
 }
 

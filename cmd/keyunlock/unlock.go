@@ -121,10 +121,19 @@ func pickLocked(ctx context.Context, svc core.Service, sel string) (core.KeyInfo
 				found = append(found, k)
 			}
 		}
+		// Prefer the decryption keys: a primary key's fingerprint selects
+		// its encryption subkey too.
 		var enc []core.KeyInfo
 		for _, k := range found {
-			if k.Lock != core.LockNone.String() {
+			if k.Lock != core.LockNone.String() && canDecrypt(k) {
 				enc = append(enc, k)
+			}
+		}
+		if len(enc) == 0 {
+			for _, k := range found {
+				if k.Lock != core.LockNone.String() {
+					enc = append(enc, k)
+				}
 			}
 		}
 		switch {

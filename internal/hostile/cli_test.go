@@ -70,10 +70,16 @@ type cliResult struct {
 
 func runCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, nil, args...)
+}
+
+// runCLIEnv runs the binary with extra environment variables.
+func runCLIEnv(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, keyunlockBin(t), args...)
-	cmd.Env = append(os.Environ(), "KEYUNLOCK_KEYS=/nonexistent/keyunlock-hostile")
+	cmd.Env = append(append(os.Environ(), "KEYUNLOCK_KEYS=/nonexistent/keyunlock-hostile"), env...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

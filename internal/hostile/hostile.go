@@ -1,8 +1,11 @@
 // Package hostile describes the hostile-input corpus in testdata/hostile:
 // malformed OpenPGP messages and keys, malicious card answers and malicious
 // pcscd replies, each with the class of error that keyunlock must answer it
-// with. The corpus is made by ./gen from valid inputs plus targeted
-// mutations; the tests in this package feed every file to the matching
+// with. Messages, keys and card answers are made by ./gen from valid inputs
+// plus targeted mutations (go run ./internal/hostile/gen); the pcscd replies
+// by the pcsc package's tests (go test ./pcsc -run TestHostilePCSCReplies
+// -args -update-hostile), with their own manifest in pcsc/. The tests of
+// this package, of card/openpgp and of pcsc feed every file to the matching
 // entry point and check that it fails cleanly, in bounded time and memory,
 // without writing plaintext.
 package hostile
@@ -54,10 +57,14 @@ type Manifest struct {
 	Entries   []Entry `json:"entries"`
 }
 
-// ManifestName is the manifest's file name inside the corpus directory.
+// ManifestName is the manifest's file name inside the corpus directory. A
+// subdirectory made by another generator (pcsc/, made by the pcsc package's
+// tests) has its own manifest of the same name, whose entries name files
+// relative to the corpus directory.
 const ManifestName = "MANIFEST.json"
 
-// Load reads the manifest of the corpus in dir.
+// Load reads the manifest of the corpus in dir and those of its
+// subdirectories.
 func Load(dir string) (*Manifest, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {
@@ -67,5 +74,26 @@ func Load(dir string) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("hostile corpus %s: %w", filepath.Join(dir, ManifestName), err)
 	}
+	subs, _ := filepath.Glob(filepath.Join(dir, "*", ManifestName))
+	for _, p := range subs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var sub Manifest
+		if err := json.Unmarshal(b, &sub); err != nil {
+			return nil, fmt.Errorf("hostile corpus %s: %w", p, err)
+		}
+		m.Entries = append(m.Entries, sub.Entries...)
+	}
 	return &m, nil
+}
+
+// Write stores a manifest as dir/MANIFEST.json.
+func Write(dir string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ManifestName), append(b, '\n'), 0o644)
 }

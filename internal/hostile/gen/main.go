@@ -21,6 +21,8 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -43,7 +45,7 @@ var (
 
 func main() {
 	flag.Parse()
-	for _, d := range []string{"messages", "keys"} {
+	for _, d := range []string{"messages", "keys", "card"} {
 		if err := os.RemoveAll(filepath.Join(*out, d)); err != nil {
 			log.Fatal(err)
 		}
@@ -57,6 +59,7 @@ func main() {
 	writeKey("keys/message-key-v6.pgp", hostile.ClassOK, "the unprotected v6 key (Ed25519 + X25519) the v6 messages are encrypted to", serializeKey(v6, nil))
 	messages(v4, v6)
 	keys()
+	cardAnswers()
 	b, err := json.MarshalIndent(&manifest, "", "  ")
 	if err != nil {
 		log.Fatal(err)
@@ -433,6 +436,84 @@ func partialTiny(tag int, body []byte) []byte {
 		b = append(b, 0xE0, c)
 	}
 	return append(b, 1, body[len(body)-1])
+}
+
+// --- card answers ---
+
+// script encodes card responses as read by the card client test's scripted
+// card: each is a 2-byte big-endian length and the response APDU.
+func script(resps ...[]byte) []byte {
+	var b []byte
+	for _, r := range resps {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(r)))
+		b = append(b, r...)
+	}
+	return b
+}
+
+func cardFile(name, class, note string, data []byte) {
+	write(hostile.KindCard, "card/"+name, class, "", note, data)
+}
+
+// cardAnswers writes malicious answers of an OpenPGP card, in the order the
+// card client asks: SELECT, GET DATA 6E (ARD), GET DATA C4 (PIN status),
+// GET PUBLIC KEY ×3, PSO:DECIPHER.
+func cardAnswers() {
+	ok := []byte{0x90, 0x00}
+	// The ARD of a YubiKey 5 (recorded), from the card client's fuzz seeds.
+	seed, err := os.ReadFile("card/openpgp/testdata/fuzz/FuzzParseARD/yk543-00")
+	if err != nil {
+		log.Fatal(err)
+	}
+	line := strings.TrimSpace(strings.SplitN(string(seed), "\n", 2)[1])
+	raw, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(line, "[]byte("), ")"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ard := []byte(raw)
+	pw := []byte{0x00, 0x7F, 0x7F, 0x7F, 0x03, 0x00, 0x03}
+	pub := append([]byte{0x7F, 0x49, 0x22, 0x86, 0x20}, bytes.Repeat([]byte{9}, 32)...)
+	shared := bytes.Repeat([]byte{7}, 32)
+	withSW := func(b []byte, sw ...byte) []byte { return append(bytes.Clone(b), sw...) }
+	kdf := []byte{0xF9, 0x03, 0x81, 0x01, 0x00} // KDF-DO: KDF off
+	good := [][]byte{ok, withSW(ard, 0x90, 0x00), withSW(kdf, 0x90, 0x00), withSW(pw, 0x90, 0x00), withSW(pub, 0x90, 0x00), withSW(pub, 0x90, 0x00), withSW(pub, 0x90, 0x00), withSW(shared, 0x90, 0x00)}
+	cardFile("ok.bin", hostile.ClassOK, "control: a card that answers everything correctly", script(good...))
+	cardFile("not-openpgp.bin", hostile.ClassUnsupported, "SELECT answered 6A82: no OpenPGP application", script([]byte{0x6A, 0x82}))
+	cardFile("empty-answer.bin", hostile.ClassMalformed, "SELECT answered with 0 bytes", script([]byte{}))
+	cardFile("one-byte-answer.bin", hostile.ClassMalformed, "SELECT answered with a single byte", script([]byte{0x90}))
+	cardFile("silent-after-select.bin", hostile.ClassMalformed, "the card stops answering after SELECT", script(ok))
+	cardFile("ard-cut.bin", hostile.ClassUnsupported, "the ARD cut in the middle of a TLV: no valid AID, so not an OpenPGP card", script(ok, withSW(ard[:len(ard)/2], 0x90, 0x00)))
+	cardFile("ard-huge-length.bin", hostile.ClassUnsupported, "an ARD whose outer TLV declares 4 GiB: no valid AID, so not an OpenPGP card", script(ok, withSW(append([]byte{0x6E, 0x84, 0xFF, 0xFF, 0xFF, 0xFF}, ard[4:]...), 0x90, 0x00)))
+	deep := []byte{}
+	for i := 0; i < 2000; i++ {
+		deep = append([]byte{0x73, 0x82, byte(len(deep) >> 8), byte(len(deep))}, deep...)
+		if len(deep) > 60000 {
+			break
+		}
+	}
+	cardFile("ard-deep-nesting.bin", hostile.ClassUnsupported, "an ARD of constructed TLVs nested thousands deep: no valid AID, so not an OpenPGP card", script(ok, withSW(append([]byte{0x6E, 0x82, byte(len(deep) >> 8), byte(len(deep))}, deep...), 0x90, 0x00)))
+	var endless [][]byte
+	endless = append(endless, ok, append(bytes.Repeat([]byte{0xAA}, 200), 0x61, 0x00))
+	for i := 0; i < 800; i++ {
+		endless = append(endless, append(bytes.Repeat([]byte{0xAA}, 256), 0x61, 0x00))
+	}
+	cardFile("endless-get-response.bin", hostile.ClassLimit, "the ARD never ends: 61 00 (more data) after every chunk, 200 KiB in all", script(endless...))
+	var resend [][]byte
+	resend = append(resend, ok)
+	for i := 0; i < 50; i++ {
+		resend = append(resend, []byte{0x6C, byte(i + 1)})
+	}
+	cardFile("6cxx-forever.bin", hostile.ClassMalformed, "GET DATA answered 6Cxx (wrong Le, resend with xx) again and again", script(resend...))
+	pso := func(name, note string, answer []byte) {
+		r := append(append([][]byte(nil), good[:7]...), answer)
+		cardFile(name, hostile.ClassMalformed, note, script(r...))
+	}
+	pso("pso-short.bin", "PSO:DECIPHER answers 31 bytes for a cv25519 key", withSW(shared[:31], 0x90, 0x00))
+	pso("pso-long.bin", "PSO:DECIPHER answers 200 bytes for a cv25519 key", withSW(bytes.Repeat([]byte{7}, 200), 0x90, 0x00))
+	pso("pso-6982.bin", "PSO:DECIPHER answers 6982 (security status not satisfied)", []byte{0x69, 0x82})
+	pso("pso-garbage-sw.bin", "PSO:DECIPHER answers an unknown status word 1234", withSW(shared, 0x12, 0x34))
+	pw2 := append(append([][]byte(nil), good[:3]...), withSW([]byte{0x00}, 0x90, 0x00))
+	cardFile("pw-status-short.bin", hostile.ClassMalformed, "the PIN status DO (C4) is 1 byte long", script(pw2...))
 }
 
 // --- keys ---

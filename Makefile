@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION)
 
 export KEYUNLOCK_TEST_STRICT := 1
 
-.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard install uninstall boot-test
+.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard install uninstall boot-test bench bench-smoke
 
 all: build
 
@@ -52,7 +52,19 @@ demo: build
 	@bash -o pipefail -c '$(BIN) decrypt --key $(DEMO)/key.asc --passphrase-file $(DEMO)/passphrase $(DEMO)/keyfile.pgp | od -An -tx1 | head'
 
 # make test is what CI runs (.ci/run): install what is missing, then every test.
-test: test-deps vet unit test-scard fuzz-short boot-test
+test: test-deps vet unit test-scard fuzz-short bench-smoke boot-test
+
+# Benchmarks: cold unlocks against gpg and sq, memory, initrd footprint,
+# cards, daemon, Go micro-benchmarks; writes BENCHMARKS.md and its chart
+# (internal/bench). BENCHRUNS runs per tool and case.
+BENCHRUNS ?= 10
+bench: test-deps build
+	CGO_ENABLED=0 $(GO) run ./internal/bench -bin $(BIN) -runs $(BENCHRUNS) -o BENCHMARKS.md -chart benchmarks.svg
+
+# A quick run of the bench code (1 run each, tiny sizes, temp report) so it
+# cannot rot; part of make test.
+bench-smoke: build
+	CGO_ENABLED=0 $(GO) run ./internal/bench -bin $(BIN) -smoke
 
 clean:
 	rm -rf bin

@@ -123,7 +123,7 @@ func parseKeys(path string, bin []byte) (*File, error) {
 		case pgppacket.TagSecretKey, pgppacket.TagSecretSubkey:
 			k, err := newKey(f, p.Tag, p.Body)
 			if err != nil {
-				return nil, fmt.Errorf("key file %s: key packet %d: %v", path, i+1, err)
+				return nil, fmt.Errorf("key file %s: key packet %d: %v (export the key again with a current OpenPGP tool)", path, i+1, err)
 			}
 			if p.Tag == pgppacket.TagSecretKey {
 				primary = k

@@ -73,7 +73,7 @@ func runList(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%s", strings.ReplaceAll(lerr.Error(), "\n", "; "))
 	}
 	if len(infos) == 0 {
-		return fmt.Errorf("no key found")
+		return fmt.Errorf("no key found: pass --key PATH or --card, or put the secret keys in %s", defaultKeyDir)
 	}
 	return nil
 }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// microPkgs are the packages whose Go benchmarks the report includes.
+var microPkgs = []struct{ pkg, bench string }{
+	{"./internal/s2k", "."},
+	{"./softkeys", "."},
+	{"./core", "BenchmarkDecryptMessage"},
+	{"./card/tlv", "."},
+	{"./card/iso7816", "."},
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+(\d+)\s+(.*)$`)
+
+// goBench runs one package's benchmarks and returns the result lines.
+func goBench(pkg, bench string, smoke bool) ([]string, error) {
+	bt := "1s"
+	if smoke {
+		bt = "1x"
+	}
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", bench, "-benchtime", bt, "-count", "1", pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("go test -bench %s %s: %v\n%s", bench, pkg, err, out)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if benchLine.MatchString(l) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("go test -bench %s %s: no benchmark ran\n%s", bench, pkg, out)
+	}
+	return lines, nil
+}
+
+// metric returns the value of the unit ("ns/op", "apdus/op"…) in a line.
+func metric(line, unit string) (float64, bool) {
+	f := strings.Fields(line)
+	for i := 1; i < len(f); i++ {
+		if f[i] == unit {
+			v, err := strconv.ParseFloat(f[i-1], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func writeMicro(r *report, smoke bool) error {
+	r.printf("## 6. Go micro-benchmarks\n\n`go test -run '^$' -bench B -benchtime 1s` in each package (S2K, soft-key unlock and PKESK decryption per algorithm, message decryption, BER-TLV and APDU parsing):\n\n```\n")
+	for _, p := range microPkgs {
+		if smoke && p.pkg != "./card/tlv" {
+			continue
+		}
+		lines, err := goBench(p.pkg, p.bench, smoke)
+		if err != nil {
+			return err
+		}
+		r.printf("# %s\n%s\n", p.pkg, strings.Join(lines, "\n"))
+	}
+	r.printf("```\n\n")
+	return nil
+}
+
+func writeCards(r *report, bin string, runs int, smoke bool) error {
+	pat := "BenchmarkColdUnlock"
+	if smoke {
+		pat = "BenchmarkColdUnlock/cv25519/apdudelay=5ms$"
+	}
+	lines, err := goBench("./card", pat, smoke)
+	if err != nil {
+		return err
+	}
+	r.printf("## 4. Cards\n\n`go test -bench BenchmarkColdUnlock ./card`: one cold unlock (open the card, read its data, VERIFY, PSO:DECIPHER, decrypt the message) " +
+		"against the card simulator (card/sim) in process, the simulator sleeping the given delay per APDU and counting the APDUs.\n\n")
+	r.printf("| key / simulator quirks | ms per unlock | APDUs per unlock |\n|---|---|---|\n")
+	apdus := -1.0
+	for _, l := range lines {
+		name := strings.Fields(l)[0]
+		name = strings.TrimPrefix(name, "BenchmarkColdUnlock/")
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			name = name[:i]
+		}
+		ns, _ := metric(l, "ns/op")
+		a, _ := metric(l, "apdus/op")
+		r.printf("| %s | %.1f | %.0f |\n", name, ns/1e6, a)
+		if name == "cv25519/apdudelay=5ms" {
+			apdus = a
+		}
+	}
+	r.printf("\n")
+	if smoke {
+		r.printf("(smoke run: the comparison with gpg/scdaemon through pcscd is skipped; its card fixture takes 5–30 s.)\n\n")
+	} else {
+		fromCard, withCert, err := writeCardPCSC(r, bin, runs)
+		if err != nil {
+			return fmt.Errorf("through pcscd: %v", err)
+		}
+		r.check("≤ 5 APDUs per cold card unlock without KDF (cv25519, through pcscd)", withCert <= 5,
+			fmt.Sprintf("%d with --card-cert, %d reading the public key from the card", withCert, fromCard),
+			fmt.Sprintf("%d over: besides SELECT, GET DATA 6E and F9 (KDF-DO), VERIFY and PSO:DECIPHER, keyunlock reads what it needs", withCert-5))
+		if fromCard > 5 {
+			r.printf("Without `--card-cert`, keyunlock also sends GENERATE ASYMMETRIC KEY PAIR in read mode (00 47 81 00) to learn the decryption key's public key (%d APDUs); giving the certificate saves that APDU, so the initrd hook should install it.\n\n", fromCard)
+		}
+		return nil
+	}
+	r.check("≤ 5 APDUs per cold card unlock without KDF (cv25519, in process)", apdus >= 0 && apdus <= 5, fmt.Sprintf("%.0f", apdus),
+		fmt.Sprintf("%.0f APDUs over", apdus-5))
+	return nil
+}

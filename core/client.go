@@ -104,6 +104,14 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 		return fail(err)
 	}
 	defer Wipe(msg)
+	// Fast path: a reply without error decodes straight into out. Anything
+	// else (an error reply, a malformed reply) is decoded again below.
+	if out != nil {
+		fast := varlinkReplyOut{Parameters: replyParams{out: out}}
+		if err := json.Unmarshal(msg, &fast); err == nil && fast.Error == "" && fast.Parameters.seen {
+			return nil
+		}
+	}
 	var rep varlinkReplyIn
 	if err := json.Unmarshal(msg, &rep); err != nil {
 		return fail(fmt.Errorf("malformed reply: %v", err))
@@ -125,6 +133,25 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 		}
 	}
 	return nil
+}
+
+// varlinkReplyOut is a reply decoded straight into the caller's value.
+type varlinkReplyOut struct {
+	Parameters replyParams `json:"parameters"`
+	Error      string      `json:"error"`
+}
+
+// replyParams decodes a reply's parameters into out and records that they
+// were there.
+type replyParams struct {
+	out  any
+	seen bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *replyParams) UnmarshalJSON(b []byte) error {
+	p.seen = true
+	return json.Unmarshal(b, p.out)
 }
 
 // varlinkCall2 is a call as the client writes it.

@@ -349,8 +349,7 @@ func invalidParam(name, msg string) *varlinkReply {
 // the call was oneway.
 func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
 	var call varlinkCall
-	dec := json.NewDecoder(bytes.NewReader(msg))
-	if err := dec.Decode(&call); err != nil || dec.More() {
+	if err := json.Unmarshal(msg, &call); err != nil {
 		s.logf("keyunlock: malformed call from %s: not a JSON object", peer)
 		// org.varlink.service.InvalidParameter has only "parameter".
 		return &varlinkReply{Parameters: map[string]any{"parameter": "method"}, Error: ErrNameServiceInvalid}, false
@@ -365,16 +364,22 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 	if len(params) == 0 || string(params) == "null" {
 		params = json.RawMessage("{}")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(params, &obj); err != nil {
+	// The call was valid JSON, so params is a valid JSON value: it is an
+	// object exactly when it starts with a brace.
+	if t := bytes.TrimLeft(params, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}, call.Oneway
 	}
-	rep := s.dispatch(ctx, peer, call.Method, params, obj)
+	rep := s.dispatch(ctx, peer, call.Method, params)
 	return rep, call.Oneway
 }
 
-// decodeParams decodes params into v after checking required fields exist.
-func decodeParams(params json.RawMessage, obj map[string]json.RawMessage, v any, required ...string) *varlinkReply {
+// decodeParams decodes params, a JSON object, into v after checking
+// required fields exist.
+func decodeParams(params json.RawMessage, v any, required ...string) *varlinkReply {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(params, &obj); err != nil {
+		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}
+	}
 	for _, r := range required {
 		if raw, ok := obj[r]; !ok || string(raw) == "null" {
 			return &varlinkReply{Parameters: map[string]any{"parameter": r}, Error: ErrNameServiceInvalid}
@@ -396,7 +401,7 @@ func decodeParams(params json.RawMessage, obj map[string]json.RawMessage, v any,
 	return nil
 }
 
-func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params json.RawMessage, obj map[string]json.RawMessage) *varlinkReply {
+func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params json.RawMessage) *varlinkReply {
 	ok := func(p any) *varlinkReply { return &varlinkReply{Parameters: p} }
 	switch method {
 	case VarlinkServiceInterface + ".GetInfo":
@@ -409,7 +414,7 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		})
 	case VarlinkServiceInterface + ".GetInterfaceDescription":
 		var a vlGetInterfaceDescriptionArgs
-		if r := decodeParams(params, obj, &a, "interface"); r != nil {
+		if r := decodeParams(params, &a, "interface"); r != nil {
 			return r
 		}
 		switch a.Interface {
@@ -434,7 +439,7 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		return ok(rep)
 	case VarlinkInterface + ".Unlock":
 		var a vlUnlockArgs
-		if r := decodeParams(params, obj, &a, "secret"); r != nil {
+		if r := decodeParams(params, &a, "secret"); r != nil {
 			return r
 		}
 		defer Wipe(a.Secret)
@@ -446,7 +451,7 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		return ok(struct{}{})
 	case VarlinkInterface + ".Lock":
 		var a vlLockArgs
-		if r := decodeParams(params, obj, &a); r != nil {
+		if r := decodeParams(params, &a); r != nil {
 			return r
 		}
 		if err := s.Service.Lock(ctx, a.Key); err != nil {
@@ -455,9 +460,14 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		s.logf("keyunlock: locked %s for %s", keyName(a.Key, "every key"), peer)
 		return ok(struct{}{})
 	case VarlinkInterface + ".Decrypt":
+		// Fast path for the hot call: one decode when the parameters are
+		// well formed; anything else gets decodeParams' precise reply.
 		var a vlDecryptArgs
-		if r := decodeParams(params, obj, &a, "pkesks"); r != nil {
-			return r
+		if err := json.Unmarshal(params, &a); err != nil || a.PKESKs == nil {
+			a = vlDecryptArgs{}
+			if r := decodeParams(params, &a, "pkesks"); r != nil {
+				return r
+			}
 		}
 		if len(a.PKESKs) == 0 {
 			return invalidParam("pkesks", "no PKESK given: pass the bodies of the message's PKESK packets")
@@ -480,7 +490,7 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		return rep
 	case VarlinkInterface + ".DecryptMessage":
 		var a vlDecryptMessageArgs
-		if r := decodeParams(params, obj, &a, "message"); r != nil {
+		if r := decodeParams(params, &a, "message"); r != nil {
 			return r
 		}
 		if s.DecryptMessage == nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Varlink framing: every message is one JSON object followed by a NUL byte
@@ -96,19 +97,42 @@ func readMessage(r *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
+// encoder is a reusable JSON encoder writing into its own buffer.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// encoders recycles the buffers of writeMessage: a call or reply is encoded
+// on every request. Buffers are wiped before they go back.
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// maxPooledBuffer is the largest buffer kept for reuse; larger ones (a big
+// DecryptMessage reply) are left to the garbage collector.
+const maxPooledBuffer = 64 << 10
+
 // writeMessage writes v as JSON followed by NUL in one write.
 func writeMessage(w io.Writer, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	e := encoders.Get().(*encoder)
+	defer func() {
+		// The message may carry a secret (a passphrase, a session key, a
+		// plaintext) in base64: zero the encoding.
+		Wipe(e.buf.Bytes())
+		e.buf.Reset()
+		if e.buf.Cap() <= maxPooledBuffer {
+			encoders.Put(e)
+		}
+	}()
+	if err := e.enc.Encode(v); err != nil {
 		return err
 	}
-	b := buf.Bytes()
+	b := e.buf.Bytes()
 	b[len(b)-1] = 0 // Encode ends with '\n'; replace it with the terminator.
 	_, err := w.Write(b)
-	// The message may carry a secret (a passphrase, a session key, a
-	// plaintext) in base64: zero the encoding.
-	Wipe(b)
 	return err
 }

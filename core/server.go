@@ -307,8 +307,9 @@ func (sc *serverConn) serve() {
 			return
 		}
 		sc.mu.Lock()
+		// The idle deadline stays: nothing reads until the loop sets the
+		// next one.
 		sc.busy = true
-		sc.c.SetReadDeadline(time.Time{})
 		sc.mu.Unlock()
 		rep, oneway := s.handle(s.ctx, peer, msg)
 		Wipe(msg) // an Unlock call carries the secret

@@ -10,6 +10,30 @@ GO=${GO:-go}
 pkgs=("$@")
 [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 
+# fuzz_one runs one target. Go's fuzz coordinator sometimes stops a short
+# run with a bare "context deadline exceeded" when -fuzztime runs out while a
+# worker is starting: no input failed and no crasher was written. Such a run
+# is retried (twice at most); any other failure counts at once.
+fuzz_one() {
+	local out rc tries=0
+	out=$(mktemp)
+	while :; do
+		rc=0
+		CGO_ENABLED=0 $GO test -run '^$' -fuzz "^${2}\$" -fuzztime "$FUZZTIME" -parallel 2 "$1" 2>&1 | tee "$out" || rc=$?
+		if [ "$rc" -eq 0 ]; then
+			rm -f "$out"
+			return 0
+		fi
+		if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out" && [ "$tries" -lt 2 ]; then
+			tries=$((tries + 1))
+			echo "== $1 $2: the fuzz coordinator timed out without a failing input; running it again"
+			continue
+		fi
+		rm -f "$out"
+		return 1
+	done
+}
+
 failed=()
 count=0
 # "go test -list" prints each package's matching names, then a line
@@ -23,7 +47,7 @@ while read -r first second _; do
 		for t in "${names[@]}"; do
 			count=$((count + 1))
 			echo "== $second $t ($FUZZTIME)"
-			if ! CGO_ENABLED=0 $GO test -run '^$' -fuzz "^${t}\$" -fuzztime "$FUZZTIME" -parallel 2 "$second"; then
+			if ! fuzz_one "$second" "$t"; then
 				failed+=("$second $t")
 			fi
 		done

@@ -19,6 +19,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
 // testKeyService is a Service over one real go-crypto key pair whose
@@ -452,14 +454,7 @@ func TestDaemonConcurrentClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-served
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutine leak: %d before, %d after\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	testenv.NoGoroutineLeak(t, before, 5*time.Second)
 }
 
 func TestCacheTTL(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
+	"github.com/keyunlock/keyunlock/internal/testenv"
 	"github.com/keyunlock/keyunlock/softkeys"
 )
 
@@ -95,12 +96,5 @@ func TestDaemonConcurrentDecrypts(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-served
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutine leak: %d before, %d after\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	testenv.NoGoroutineLeak(t, before, 5*time.Second)
 }

@@ -105,14 +105,7 @@ func startServer(t *testing.T, svc core.Service, logw io.Writer) (string, func()
 // noLeak waits for the goroutine count to come back to before.
 func noLeak(t *testing.T, before int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if after := runtime.NumGoroutine(); after > before {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutine leak: %d before, %d after\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	testenv.NoGoroutineLeak(t, before, 10*time.Second)
 }
 
 // TestDaemonClientVanishes has clients disappear in the middle of their

@@ -2,19 +2,16 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
 // cryptsetupRead behaves exactly like systemd-cryptsetup reading a key file
@@ -32,43 +29,7 @@ func cryptsetupConnect(path, volume string) ([]byte, error) {
 
 // cryptsetupReadCtx is cryptsetupConnect that closes its socket when ctx ends.
 func cryptsetupReadCtx(ctx context.Context, path, volume string) ([]byte, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	var once sync.Once
-	closeFD := func() { once.Do(func() { unix.Shutdown(fd, unix.SHUT_RDWR); unix.Close(fd) }) }
-	defer closeFD()
-	stop := context.AfterFunc(ctx, closeFD)
-	defer stop()
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	// x/sys writes a leading '@' as the abstract NUL.
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + strings.TrimLeft(hex.EncodeToString(rnd[:]), "0") + "/cryptsetup/" + volume}); err != nil {
-		return nil, err
-	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		return nil, err
-	}
-	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-		return nil, err
-	}
-	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	var out []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := unix.Read(fd, buf)
-		if n > 0 {
-			out = append(out, buf[:n]...)
-		}
-		if n == 0 && err == nil {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-	}
+	return testenv.CryptsetupRead(ctx, path, volume, 10*time.Second)
 }
 
 func startKeyProvider(t *testing.T, kp *KeyProvider) string {

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -21,7 +19,6 @@ import (
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
 	"github.com/keyunlock/keyunlock/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // daemonBin returns the keyunlock binary that TestMain built for every test
@@ -235,38 +232,7 @@ func TestDaemonMatchesColocated(t *testing.T) {
 
 // cryptsetupRead behaves like systemd-cryptsetup reading an AF_UNIX key file.
 func cryptsetupRead(path, volume string) ([]byte, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + hex.EncodeToString(rnd[:]) + "/cryptsetup/" + volume}); err != nil {
-		return nil, err
-	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		return nil, err
-	}
-	if err := unix.Shutdown(fd, unix.SHUT_WR); err != nil {
-		return nil, err
-	}
-	tv := unix.NsecToTimeval((30 * time.Second).Nanoseconds())
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	var out []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := unix.Read(fd, buf)
-		if n > 0 {
-			out = append(out, buf[:n]...)
-		}
-		if n == 0 && err == nil {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-	}
+	return testenv.CryptsetupRead(context.Background(), path, volume, 30*time.Second)
 }
 
 // answerAsks plays a password agent: it answers every ask.* file in dir

@@ -191,3 +191,22 @@ func TestReaderSpec(t *testing.T) {
 }
 
 func writeEmpty(path string) error { return os.WriteFile(path, nil, 0o600) }
+
+func TestListCCIDReaders(t *testing.T) {
+	f := newFixture(t, "cv25519", "t0")
+	src := newEmuSource()
+	src.add("1-2", "Empty", ccidtest.New(ccidtest.QEMU, nil))
+	src.add("1-3", "Full", ccidtest.New(ccidtest.YubiKey, f.card))
+	src.add("1-4", "Busy", ccidtest.New(ccidtest.YubiKey, f.card))
+	src.open["1-4"] = 1
+	rs, err := listCCID(src)
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("%+v, %v", rs, err)
+	}
+	if rs[0].Card || rs[0].Level != "TPDU" || rs[0].Problem != nil || !rs[1].Card || rs[1].Level != "extended APDU" || !rs[2].InUse {
+		t.Errorf("%+v", rs)
+	}
+	if src.open["1-2"] != 0 || src.open["1-3"] != 0 {
+		t.Error("listing left a reader claimed")
+	}
+}

@@ -31,6 +31,7 @@ const (
 	LevelExtendedAPDU              // short and extended APDUs
 )
 
+// String names the level as the CCID specification does.
 func (l Level) String() string {
 	switch l {
 	case LevelTPDU:

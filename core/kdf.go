@@ -39,16 +39,56 @@ var ErrBadPKESK = errors.New("session key does not decrypt")
 // ECDH (18, RFC 6637: KDF and AES key unwrap) and X25519 (25, RFC 9580:
 // HKDF-SHA256 and AES key unwrap), in v3 and v6 PKESKs.
 func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *packet.PublicKey, d RawDecrypter) (*SessionKey, error) {
-	f, err := parsePKESKFields(p)
-	if err != nil {
-		return nil, err
-	}
 	kp, err := parsePublicParams(pub)
 	if err != nil {
 		return nil, err
 	}
+	return decryptPKESK(ctx, p, kp, pub.Fingerprint, d)
+}
+
+// KeyParams are the parts of a v4 RSA or ECDH public key that session-key
+// recovery needs, for a caller that knows them without the public key
+// packet: an OpenPGP card names its algorithm and curve (C1–C3) and its
+// fingerprint (C5), and can guess the ECDH KDF parameters from the curve.
+type KeyParams struct {
+	// Algo is the public-key algorithm: RSA (1, 2) or ECDH (18).
+	Algo packet.PublicKeyAlgorithm
+	// CurveOID is the ECDH curve's OID, without its length octet.
+	CurveOID []byte
+	// KDFHash and KDFCipher are the ECDH KDF parameters (RFC 9580 hash
+	// ids 8, 9, 10 and AES key-wrap cipher ids 7, 8, 9).
+	KDFHash, KDFCipher byte
+	// Fingerprint is the 20-byte v4 fingerprint, an input of the ECDH KDF.
+	Fingerprint []byte
+}
+
+// DecryptPKESKParams is DecryptPKESKRaw for a v4 RSA or ECDH key given by
+// its parameters instead of its public key packet. With wrong ECDH KDF
+// parameters the AES key unwrap fails: the error wraps ErrBadPKESK.
+func DecryptPKESKParams(ctx context.Context, p *PKESK, kp KeyParams, d RawDecrypter) (*SessionKey, error) {
+	pp := &publicParams{version: 4, algo: kp.Algo}
+	switch {
+	case isRSA(kp.Algo):
+	case kp.Algo == packet.PubKeyAlgoECDH:
+		if len(kp.CurveOID) == 0 || len(kp.CurveOID) > 255 || len(kp.Fingerprint) != 20 {
+			return nil, fmt.Errorf("ECDH key %X: needs a curve OID and a 20-byte fingerprint", kp.Fingerprint)
+		}
+		pp.oid = append([]byte{byte(len(kp.CurveOID))}, kp.CurveOID...)
+		pp.montgomery = bytes.Equal(pp.oid, oidCurve25519)
+		pp.kdfHash, pp.kdfCipher = kp.KDFHash, kp.KDFCipher
+	default:
+		return nil, fmt.Errorf("key %X: public-key algorithm %d needs the public key itself", kp.Fingerprint, kp.Algo)
+	}
+	return decryptPKESK(ctx, p, pp, kp.Fingerprint, d)
+}
+
+func decryptPKESK(ctx context.Context, p *PKESK, kp *publicParams, fingerprint []byte, d RawDecrypter) (*SessionKey, error) {
+	f, err := parsePKESKFields(p)
+	if err != nil {
+		return nil, err
+	}
 	if kp.algo != f.algo && !(isRSA(kp.algo) && isRSA(f.algo)) {
-		return nil, fmt.Errorf("PKESK for algorithm %d, key %X is algorithm %d", f.algo, pub.Fingerprint, kp.algo)
+		return nil, fmt.Errorf("PKESK for algorithm %d, key %X is algorithm %d", f.algo, fingerprint, kp.algo)
 	}
 	switch f.algo {
 	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly:
@@ -79,7 +119,7 @@ func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *packet.PublicKey, d Raw
 		var m []byte
 		unwrapped := false
 		for _, z := range [][]byte{zb, bytes.TrimLeft(zb, "\x00"), bytes.TrimRight(zb, "\x00")} {
-			kek, err := ecdhKEK(kp, z, pub.Fingerprint)
+			kek, err := ecdhKEK(kp, z, fingerprint)
 			if err != nil {
 				return nil, err
 			}
@@ -104,7 +144,7 @@ func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *packet.PublicKey, d Raw
 		return decodeChecksummed(m[:len(m)-n], p.Version)
 	case packet.PubKeyAlgoX25519:
 		if len(kp.x25519) != 32 {
-			return nil, fmt.Errorf("X25519 key %X has a %d-byte public key", pub.Fingerprint, len(kp.x25519))
+			return nil, fmt.Errorf("X25519 key %X has a %d-byte public key", fingerprint, len(kp.x25519))
 		}
 		shared, err := d.ECDH(ctx, f.mpi1)
 		if err != nil {

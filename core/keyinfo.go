@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // KeyDescriber is optionally implemented by a Key that knows more about
@@ -46,12 +46,12 @@ func DescribeKey(ctx context.Context, k Key) KeyInfo {
 
 // defaultCapabilities guesses capabilities when the key cannot say: what the
 // algorithm allows, with "encrypt" only for keys that may decrypt.
-func defaultCapabilities(k Key, pub *packet.PublicKey) []string {
+func defaultCapabilities(k Key, pub *pgp.PublicKey) []string {
 	var caps []string
 	if k.CanDecrypt() {
 		caps = append(caps, "encrypt")
 	}
-	if pub != nil && pub.PubKeyAlgo.CanSign() {
+	if pub != nil && pub.Algo.CanSign() {
 		caps = append(caps, "sign")
 	}
 	return caps

@@ -121,7 +121,7 @@ func (ks *Keystore) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*Result
 					addCand(k, "cannot decrypt: the key is not an encryption key")
 				}
 				continue
-			case pub == nil || !compatibleAlgo(p.Algo, pub.PubKeyAlgo):
+			case pub == nil || !compatibleAlgo(p.Algo, pub.Algo):
 				if !p.Anonymous() {
 					addCand(k, fmt.Sprintf("wrong algorithm: the message uses %s, the key is %s", algoLabel(p.Algo), AlgorithmName(pub)))
 				}

@@ -149,8 +149,8 @@ func TestDecryptEveryQuirk(t *testing.T) {
 }
 
 // TestColdUnlockAPDUCount counts the APDUs of one cold unlock with the PIN
-// given: SELECT, GET DATA 6E, GET DATA C4 (the retry counter, read again
-// right before VERIFY), VERIFY, PSO:DECIPHER.
+// and the certificate given: SELECT, GET DATA 6E, GET DATA F9, VERIFY,
+// PSO:DECIPHER (TestColdUnlockWithoutCert: the same without certificate).
 func TestColdUnlockAPDUCount(t *testing.T) {
 	for _, tc := range []struct{ algo, quirks string }{
 		{"cv25519", ""}, {"nistp384", ""}, {"rsa2048", ""}, {"rsa4096", ""},

@@ -12,10 +12,16 @@ import (
 	"github.com/keyunlock/keyunlock/card/openpgp"
 )
 
-// KDF parameters (hash, key-wrap cipher) GnuPG writes for ECDH keys by
-// curve size, tried first when rebuilding a public key from the card. They
-// are checked against gpg 2.2 in TestGnuPGKeysOnCard: note AES-192 for
-// 384-bit curves.
+// defaultKDF gives the ECDH KDF parameters (hash, key-wrap cipher) that
+// GnuPG writes into a new key, by the curve's coordinate size: keyunlock
+// derives the key-encryption key with them before it knows the public key,
+// and tries them first when rebuilding a public key from the card. GnuPG's
+// g10/ecdh.c (kek_params_table, pk_ecdh_default_params) picks the first row
+// whose size is at least the curve's: 256 bits → SHA-256/AES-128 (Curve25519,
+// P-256, brainpoolP256r1), 384 → SHA-384/AES-192 (P-384, brainpoolP384r1;
+// GnuPG before 2.1 wrote AES-256 there), 528 → SHA-512/AES-256 (P-521,
+// brainpoolP512r1). RFC 6637 and RFC 9580 §9.2 recommend the same pairs.
+// TestGnuPGKeysOnCard checks them against the gpg at hand.
 func defaultKDF(coord int) (hash, cipher byte) {
 	switch {
 	case coord <= 32:

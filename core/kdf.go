@@ -85,6 +85,41 @@ func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *pgp.PublicKey, d RawDec
 	return nil, fmt.Errorf("public-key algorithm %d is not supported", f.algo)
 }
 
+// KeyParams are the parts of a v4 RSA or ECDH public key that session-key
+// recovery needs, for a caller that knows them without the public key
+// packet: an OpenPGP card names its algorithm and curve (C1–C3) and its
+// fingerprint (C5), and can guess the ECDH KDF parameters from the curve.
+type KeyParams struct {
+	// Algo is the public-key algorithm: RSA (1, 2) or ECDH (18).
+	Algo pgp.PublicKeyAlgorithm
+	// CurveOID is the ECDH curve's OID, without its length octet.
+	CurveOID []byte
+	// KDFHash and KDFCipher are the ECDH KDF parameters (RFC 9580 hash
+	// ids 8, 9, 10 and AES key-wrap cipher ids 7, 8, 9).
+	KDFHash, KDFCipher byte
+	// Fingerprint is the 20-byte v4 fingerprint, an input of the ECDH KDF.
+	Fingerprint []byte
+}
+
+// DecryptPKESKParams is DecryptPKESKRaw for a v4 RSA or ECDH key given by
+// its parameters instead of its public key packet. With wrong ECDH KDF
+// parameters the AES key unwrap fails: the error wraps ErrBadPKESK.
+func DecryptPKESKParams(ctx context.Context, p *PKESK, kp KeyParams, d RawDecrypter) (*SessionKey, error) {
+	pub := &pgp.PublicKey{Version: 4, Algo: kp.Algo, Fingerprint: kp.Fingerprint}
+	switch {
+	case isRSA(kp.Algo):
+	case kp.Algo == pgp.ECDH:
+		if len(kp.CurveOID) == 0 || len(kp.CurveOID) > 255 || len(kp.Fingerprint) != 20 {
+			return nil, fmt.Errorf("ECDH key %X: needs a curve OID and a 20-byte fingerprint", kp.Fingerprint)
+		}
+		pub.OID, pub.Curve = kp.CurveOID, pgp.CurveByOID(kp.CurveOID)
+		pub.KDFHash, pub.KDFCipher = kp.KDFHash, pgp.CipherFunction(kp.KDFCipher)
+	default:
+		return nil, fmt.Errorf("key %X: public-key algorithm %d needs the public key itself", kp.Fingerprint, kp.Algo)
+	}
+	return DecryptPKESKRaw(ctx, p, pub, d)
+}
+
 // decryptECDH is RFC 6637 §8: ECDH with the ephemeral key, the KDF, AES key
 // unwrap and the PKCS#5-style padding.
 func decryptECDH(ctx context.Context, p *PKESK, f *pkeskFields, pub *pgp.PublicKey, d RawDecrypter) (*SessionKey, error) {

@@ -354,6 +354,9 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 			return nil, bad(err.Error())
 		}
 		f.mpi1 = v
+		if len(rest) > 0 && rest[0] == 0xFF {
+			return nil, bad("unsupported wrapped key length 255 (reserved for extensions)")
+		}
 		if len(rest) < 1 || len(rest) < 1+int(rest[0]) || rest[0] < 24 {
 			return nil, bad("wrapped key")
 		}

@@ -264,7 +264,9 @@ func literalData(body []byte) (data []byte, name string, err error) {
 // unpack parses the authenticated inner packets: compressed data (at most
 // two levels), one-pass signatures and signatures (skipped), literal data.
 func unpack(inner []byte, max int64, depth int) ([]byte, string, error) {
-	s := &packetScanner{data: inner, max: max}
+	// The inner packets are in memory already: a length past their end is
+	// a truncated (malformed) packet, not one above a size limit.
+	s := &packetScanner{data: inner, max: 1 << 62}
 	for {
 		p, ok, err := s.next()
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
@@ -66,7 +67,7 @@ func FuzzParseKeyFile(f *testing.F) {
 			}
 		}
 		var msg bytes.Buffer
-		if len(to) > 0 && core.Encrypt(&msg, to, []byte("fuzz")) == nil {
+		if len(to) > 0 && core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, to...), []byte("fuzz")) == nil {
 			m, err := core.DecryptMessage(ctx, core.NewKeystore(&Backend{files: []*File{kf}}), &msg, core.DecryptOptions{})
 			if err == nil && string(m.Plaintext) != "fuzz" {
 				t.Fatalf("decrypted %q", m.Plaintext)

@@ -5,27 +5,45 @@ import (
 	"context"
 	"testing"
 
+	gopenpgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/keyunlock/keyunlock/core"
 )
 
 // BenchmarkColdUnlock measures one cold unlock with the PIN given (open the
 // card, VERIFY, PSO:DECIPHER, session key, message) against the in-process
 // simulator with 2 ms per APDU, as a real card over USB takes, and with
-// 5 ms (make bench's card figure). It reports
-// the APDUs per unlock.
+// 5 ms (make bench's card figure). It reports the APDUs per unlock. The
+// /nocert cases give no certificate, with a key that has GnuPG's KDF
+// parameters (as a key made by gpg --card-edit).
 func BenchmarkColdUnlock(b *testing.B) {
-	for _, tc := range []struct{ algo, quirks string }{
-		{"cv25519", "apdudelay=2ms"},
-		{"cv25519", "apdudelay=5ms"},
-		{"rsa2048", "apdudelay=5ms"},
-		{"nistp384", "apdudelay=2ms"},
-		{"rsa2048", "apdudelay=2ms"},
-		{"cv25519", "apdudelay=2ms,noext"},
-		{"cv25519", "apdudelay=2ms,kdf"},
+	for _, tc := range []struct {
+		algo, quirks string
+		nocert       bool
+	}{
+		{"cv25519", "apdudelay=2ms", false},
+		{"cv25519", "apdudelay=5ms", false},
+		{"cv25519", "apdudelay=5ms", true},
+		{"rsa2048", "apdudelay=5ms", false},
+		{"nistp384", "apdudelay=2ms", false},
+		{"nistp384", "apdudelay=2ms", true},
+		{"rsa2048", "apdudelay=2ms", false},
+		{"cv25519", "apdudelay=2ms,noext", false},
+		{"cv25519", "apdudelay=2ms,kdf", false},
+		{"cv25519", "apdudelay=2ms,nokdf", true},
 	} {
-		b.Run(tc.algo+"/"+tc.quirks, func(b *testing.B) {
-			f := newFixture(b, tc.algo, tc.quirks)
-			certs := f.cert(b)
+		name := tc.algo + "/" + tc.quirks
+		if tc.nocert {
+			name += "/nocert"
+		}
+		b.Run(name, func(b *testing.B) {
+			var f *fixture
+			var certs gopenpgp.EntityList
+			if tc.nocert {
+				f = newKeyFixture(b, gpgLikeKey(b, tc.algo), tc.quirks)
+			} else {
+				f = newFixture(b, tc.algo, tc.quirks)
+				certs = f.cert(b)
+			}
 			ctx := context.Background()
 			f.card.ResetCount()
 			b.ResetTimer()

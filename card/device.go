@@ -74,10 +74,7 @@ func openDevice(ctx context.Context, conn Connector, reader string, opts Options
 	d.ard = d.card.ARD
 	d.state.tries = d.ard.PWStatus.TriesPW1
 	d.state.triesAt = time.Now()
-	if err := d.buildKeys(); err != nil {
-		c.Close()
-		return nil, err
-	}
+	d.buildKeys()
 	return d, nil
 }
 

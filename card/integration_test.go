@@ -180,9 +180,9 @@ func gpgHome(t *testing.T) (string, func(args ...string) []byte) {
 
 // TestGnuPGKeysOnCard: keys made by gpg, moved to the simulated card (as
 // keytocard does), messages encrypted by gpg; keyunlock decrypts them
-// through pcscd, with the certificate and without it (rebuilding the
-// public key from the card with GnuPG's default KDF parameters must give
-// the fingerprint gpg computed).
+// through pcscd, with the certificate and without it (then GnuPG's
+// default KDF parameters, which keyunlock assumes before it reads the
+// public key, must be the ones gpg wrote: no GET PUBLIC KEY is sent).
 func TestGnuPGKeysOnCard(t *testing.T) {
 	srv := pcsctest.Start(t)
 	_, gpg := gpgHome(t)
@@ -244,6 +244,7 @@ func TestGnuPGKeysOnCard(t *testing.T) {
 			}
 			insertCard(t, srv, 0, c)
 			for _, certs := range []gopenpgp.EntityList{cert, nil} {
+				c.ResetCount()
 				b := pcscBackend(t, srv, Options{Certs: certs, Reader: srv.Readers[0]})
 				p := core.NewScriptedPrompter("123456")
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -254,6 +255,11 @@ func TestGnuPGKeysOnCard(t *testing.T) {
 				}
 				if string(m.Plaintext) != plaintext {
 					t.Fatalf("plaintext %q", m.Plaintext)
+				}
+				// With GnuPG's KDF parameters, no GET PUBLIC KEY either way:
+				// SELECT, GET DATA 6E and F9, VERIFY, PSO:DECIPHER.
+				if n := c.APDUCount(); n > 5 {
+					t.Errorf("with cert=%v: cold unlock through pcscd took %d APDUs, want at most 5", certs != nil, n)
 				}
 				b.Close()
 			}

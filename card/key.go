@@ -15,27 +15,38 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/openpgp"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
+	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
 // Key is a decryption key held on a card: the DEC slot, or the AUT slot
 // when the card can decrypt with it (MSE). It implements core.Key.
+//
+// Its public key is read lazily: the certificate given in Options.Certs
+// has it; otherwise GET PUBLIC KEY reads it from the card the first time
+// something needs it (PublicKey, card status, or an ECDH key whose KDF
+// parameters are not the curve's defaults), and it is kept for the card
+// session. Decryption itself needs only the algorithm attributes and the
+// fingerprint from the application data.
 type Key struct {
 	dev    *Device
 	slot   int
 	fpr    []byte
-	pub    *packet.PublicKey
-	entity *gopenpgp.Entity // the certificate, when given
 	attr   openpgp.AlgoAttr
-	// unusable says why the key cannot be used (e.g. no public key).
-	unusable error
+	entity *gopenpgp.Entity // the certificate, when given
+	// pub is the public key from the certificate, or read from the card;
+	// pubErr says why reading it failed. Both are guarded by dev.mu.
+	pub    *pgp.PublicKey
+	pubErr error
 }
 
 var (
-	_                    core.Key          = (*Key)(nil)
-	_                    core.KeyDescriber = (*Key)(nil)
-	_                    core.RawDecrypter = (*Key)(nil)
-	pinTagKey                              = newPINTagKey()
-	errUnsupportedCurves                   = map[string]bool{"ed25519": true, "ed448": true}
+	_                    core.Key           = (*Key)(nil)
+	_                    core.KeyDescriber  = (*Key)(nil)
+	_                    core.RawDecrypter  = (*Key)(nil)
+	_                    core.LazyPublicKey = (*Key)(nil)
+	pinTagKey                               = newPINTagKey()
+	errUnsupportedCurves                    = map[string]bool{"ed25519": true, "ed448": true}
 )
 
 func newPINTagKey() []byte {
@@ -47,8 +58,8 @@ func newPINTagKey() []byte {
 }
 
 // buildKeys makes the Keys of the card's decryption-capable slots, with
-// their public keys from the certificates given, or from the card.
-func (d *Device) buildKeys() error {
+// their public keys from the certificates given. It sends no APDU.
+func (d *Device) buildKeys() {
 	slots := []int{openpgp.SlotDec}
 	if d.ard.ExtCaps.MSE {
 		slots = append(slots, openpgp.SlotAut)
@@ -66,36 +77,84 @@ func (d *Device) buildKeys() error {
 		}
 		k := &Key{dev: d, slot: slot, fpr: fpr, attr: attr}
 		k.entity, k.pub = findCert(d.opts.Certs, fpr)
-		if k.pub == nil {
-			err := d.transact(func() error {
-				pub, err := publicKeyFromCard(d.card, slot)
-				k.pub = pub
-				return err
-			})
-			if err != nil {
-				if d.dead != nil {
-					return d.dead
-				}
-				k.unusable = fmt.Errorf("%s key of %s: %w", openpgp.SlotName(slot), d.name(), err)
-			}
-		}
 		d.keys = append(d.keys, k)
 	}
-	return nil
 }
 
-func findCert(certs gopenpgp.EntityList, fpr []byte) (*gopenpgp.Entity, *packet.PublicKey) {
+// publicKeyLocked returns the key's public key, reading it from the card
+// (one GET PUBLIC KEY) the first time. The caller holds dev.mu. A failure
+// is remembered, unless the card went away.
+func (k *Key) publicKeyLocked() (*pgp.PublicKey, error) {
+	d := k.dev
+	if k.pub != nil || k.pubErr != nil {
+		return k.pub, k.pubErr
+	}
+	if d.dead != nil {
+		return nil, d.dead
+	}
+	var pub *pgp.PublicKey
+	err := d.transact(func() error {
+		if err := d.ensureSelected(); err != nil {
+			return err
+		}
+		var err error
+		pub, err = publicKeyFromCard(d.card, k.slot)
+		return err
+	})
+	if err != nil {
+		if d.dead != nil {
+			return nil, d.dead
+		}
+		k.pubErr = fmt.Errorf("%s key of %s: %w", openpgp.SlotName(k.slot), d.name(), err)
+		return nil, k.pubErr
+	}
+	k.pub = pub
+	return pub, nil
+}
+
+// loadPublicKey is publicKeyLocked for callers not holding dev.mu.
+func (k *Key) loadPublicKey() (*pgp.PublicKey, error) {
+	k.dev.mu.Lock()
+	defer k.dev.mu.Unlock()
+	return k.publicKeyLocked()
+}
+
+// cachedPublicKey is the public key if it is known without asking the card.
+func (k *Key) cachedPublicKey() *pgp.PublicKey {
+	k.dev.mu.Lock()
+	defer k.dev.mu.Unlock()
+	return k.pub
+}
+
+func findCert(certs gopenpgp.EntityList, fpr []byte) (*gopenpgp.Entity, *pgp.PublicKey) {
 	for _, e := range certs {
 		if e.PrimaryKey != nil && bytes.Equal(e.PrimaryKey.Fingerprint, fpr) {
-			return e, e.PrimaryKey
+			return e, toPGP(e.PrimaryKey)
 		}
 		for _, s := range e.Subkeys {
 			if s.PublicKey != nil && bytes.Equal(s.PublicKey.Fingerprint, fpr) {
-				return e, s.PublicKey
+				return e, toPGP(s.PublicKey)
 			}
 		}
 	}
 	return nil, nil
+}
+
+// toPGP converts a certificate's key to keyunlock's key type, or nil.
+func toPGP(pk *packet.PublicKey) *pgp.PublicKey {
+	var buf bytes.Buffer
+	if err := pk.Serialize(&buf); err != nil {
+		return nil
+	}
+	ps, err := pgppacket.Split(buf.Bytes())
+	if err != nil || len(ps) != 1 {
+		return nil
+	}
+	k, err := pgp.ParsePublicKey(ps[0].Body)
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 // Fingerprint implements core.Key: the 20-byte v4 fingerprint from C5.
@@ -104,8 +163,29 @@ func (k *Key) Fingerprint() []byte { return k.fpr }
 // KeyID implements core.Key.
 func (k *Key) KeyID() uint64 { return binary.BigEndian.Uint64(k.fpr[12:20]) }
 
-// PublicKey implements core.Key.
-func (k *Key) PublicKey() *packet.PublicKey { return k.pub }
+// PublicKey implements core.Key: from the certificate, or read from the
+// card on first use (nil when that fails; card status says why).
+func (k *Key) PublicKey() *pgp.PublicKey {
+	pub, _ := k.loadPublicKey()
+	return pub
+}
+
+// PublicKeyAlgorithm implements core.LazyPublicKey, from the card's
+// algorithm attributes: RSA or ECDH for the keys offered for decryption.
+func (k *Key) PublicKeyAlgorithm() pgp.PublicKeyAlgorithm {
+	switch {
+	case k.attr.IsRSA():
+		return pgp.RSA
+	case k.attr.Algo == openpgp.AlgoECDSA:
+		return pgp.ECDSA
+	case k.attr.Algo == openpgp.AlgoEdDSA:
+		return pgp.EdDSALegacy
+	}
+	return pgp.ECDH
+}
+
+// AlgorithmName implements core.LazyPublicKey: "rsa2048", "cv25519", "nistp384"…
+func (k *Key) AlgorithmName() string { return k.attr.String() }
 
 // Source implements core.Key: "card MMMM:SERIAL".
 func (k *Key) Source() string { return "card " + k.dev.source() }
@@ -113,14 +193,13 @@ func (k *Key) Source() string { return "card " + k.dev.source() }
 // Slot is the card slot holding the key (openpgp.SlotDec or SlotAut).
 func (k *Key) Slot() int { return k.slot }
 
-// CanDecrypt implements core.Key.
-func (k *Key) CanDecrypt() bool { return k.pub != nil }
+// CanDecrypt implements core.Key: an RSA or ECDH key.
+func (k *Key) CanDecrypt() bool {
+	return k.attr.IsRSA() || k.attr.Algo == openpgp.AlgoECDH
+}
 
 // Available implements core.Key.
 func (k *Key) Available(ctx context.Context) error {
-	if k.unusable != nil {
-		return k.unusable
-	}
 	return k.dev.alive()
 }
 
@@ -147,9 +226,6 @@ func (k *Key) Describe(info *core.KeyInfo) {
 		if id := k.entity.PrimaryIdentity(); id != nil {
 			info.UserID = id.Name
 		}
-	}
-	if k.pub == nil {
-		info.Algorithm = k.attr.String()
 	}
 }
 
@@ -275,16 +351,70 @@ func (k *Key) Lock() {
 	_ = d.transact(d.ensureSelected)
 }
 
-// DecryptPKESK implements core.Key.
+// DecryptPKESK implements core.Key. With the public key known (from the
+// certificate, or read before) it takes the KDF parameters from it.
+// Otherwise it needs no public key: RSA needs none, and for ECDH it
+// derives the key-encryption key with the curve's default KDF parameters
+// (defaultKDF) and the fingerprint from C5; the AES key unwrap's integrity
+// check tells whether they were right. Only when they were not does it read
+// the public key (one GET PUBLIC KEY) and unwrap again with the same shared
+// secret: never a second PSO:DECIPHER, never a second VERIFY.
 func (k *Key) DecryptPKESK(ctx context.Context, p *core.PKESK) (*core.SessionKey, error) {
-	if k.pub == nil {
-		return nil, k.unusable
-	}
-	sk, err := core.DecryptPKESKRaw(ctx, p, k.pub, k)
+	sk, err := k.decryptPKESK(ctx, p)
 	if err != nil && errors.Is(err, core.ErrBadPKESK) {
 		return nil, fmt.Errorf("%s: %w", k.dev.name(), err)
 	}
 	return sk, err
+}
+
+func (k *Key) decryptPKESK(ctx context.Context, p *core.PKESK) (*core.SessionKey, error) {
+	if pub := k.cachedPublicKey(); pub != nil {
+		return core.DecryptPKESKRaw(ctx, p, pub, k)
+	}
+	kp := core.KeyParams{Algo: k.PublicKeyAlgorithm(), Fingerprint: k.fpr}
+	if k.attr.IsRSA() {
+		return core.DecryptPKESKParams(ctx, p, kp, k)
+	}
+	kp.CurveOID = k.attr.Curve.OID
+	kp.KDFHash, kp.KDFCipher = defaultKDF(k.attr.Curve.CoordSize)
+	keep := &keptSecret{RawDecrypter: k}
+	defer keep.wipe()
+	sk, err := core.DecryptPKESKParams(ctx, p, kp, keep)
+	if err == nil || keep.secret == nil || !errors.Is(err, core.ErrBadPKESK) {
+		return sk, err
+	}
+	pub, perr := k.loadPublicKey()
+	if perr != nil {
+		return nil, fmt.Errorf("%w (with the default KDF parameters of %s; the public key, which names the key's own, cannot be used: %v)", err, k.attr, perr)
+	}
+	return core.DecryptPKESKRaw(ctx, p, pub, keep)
+}
+
+// keptSecret runs the card's ECDH once and keeps the shared secret, so that
+// the key unwrap can be tried again with other KDF parameters without a
+// second PSO:DECIPHER. wipe zeroes it.
+type keptSecret struct {
+	core.RawDecrypter
+	eph, secret []byte
+}
+
+// ECDH returns a copy of the shared secret for eph (the caller wipes what
+// it gets), asking the card only for an ephemeral key not seen before.
+func (s *keptSecret) ECDH(ctx context.Context, eph []byte) ([]byte, error) {
+	if s.secret == nil || !bytes.Equal(s.eph, eph) {
+		z, err := s.RawDecrypter.ECDH(ctx, eph)
+		if err != nil {
+			return nil, err
+		}
+		core.Wipe(s.secret)
+		s.eph, s.secret = bytes.Clone(eph), z
+	}
+	return bytes.Clone(s.secret), nil
+}
+
+func (s *keptSecret) wipe() {
+	core.Wipe(s.secret)
+	s.secret = nil
 }
 
 // DecryptRSA implements core.RawDecrypter with PSO:DECIPHER.

@@ -8,14 +8,20 @@ import (
 	"math/bits"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/openpgp"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
-// KDF parameters (hash, key-wrap cipher) GnuPG writes for ECDH keys by
-// curve size, tried first when rebuilding a public key from the card. They
-// are checked against gpg 2.2 in TestGnuPGKeysOnCard: note AES-192 for
-// 384-bit curves.
+// defaultKDF gives the ECDH KDF parameters (hash, key-wrap cipher) that
+// GnuPG writes into a new key, by the curve's coordinate size: keyunlock
+// derives the key-encryption key with them before it knows the public key,
+// and tries them first when rebuilding a public key from the card. GnuPG's
+// g10/ecdh.c (kek_params_table, pk_ecdh_default_params) picks the first row
+// whose size is at least the curve's: 256 bits → SHA-256/AES-128 (Curve25519,
+// P-256, brainpoolP256r1), 384 → SHA-384/AES-192 (P-384, brainpoolP384r1;
+// GnuPG before 2.1 wrote AES-256 there), 528 → SHA-512/AES-256 (P-521,
+// brainpoolP512r1). RFC 6637 and RFC 9580 §9.2 recommend the same pairs.
+// TestGnuPGKeysOnCard checks them against the gpg at hand.
 func defaultKDF(coord int) (hash, cipher byte) {
 	switch {
 	case coord <= 32:
@@ -31,7 +37,7 @@ func defaultKDF(coord int) (hash, cipher byte) {
 // accepts it only when its fingerprint equals the one the card stores (C5).
 // For ECDH the KDF parameters are not on the card: GnuPG's defaults are
 // tried first, then the other standard combinations.
-func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
+func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 	ard := c.ARD
 	attr := ard.Attrs[slot]
 	want := ard.Fingerprints[slot]
@@ -89,14 +95,8 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
 		body := []byte{4, 0, 0, 0, 0}
 		binary.BigEndian.PutUint32(body[1:], created)
 		body = append(body, material...)
-		pkt := append([]byte{0xCE}, newLength(len(body))...) // public subkey packet
-		pkt = append(pkt, body...)
-		p, err := packet.Read(bytes.NewReader(pkt))
-		if err != nil {
-			continue
-		}
-		pub, ok := p.(*packet.PublicKey)
-		if ok && bytes.Equal(pub.Fingerprint, want) {
+		pub, err := pgp.ParsePublicKey(body)
+		if err == nil && bytes.Equal(pub.Fingerprint, want) {
 			return pub, nil
 		}
 	}

@@ -25,7 +25,9 @@ func (b *Backend) Cards(ctx context.Context) ([]*Device, error) {
 
 // WriteStatus prints what gpg --card-status shows that matters for
 // decryption, with the same labels so that the two can be compared.
-// The retry counters are read from the card now (GET DATA C4).
+// The retry counters are read from the card now (GET DATA C4), and the
+// public key of each decryption key unless it is known already (GET
+// PUBLIC KEY), to check it against the fingerprint.
 func (d *Device) WriteStatus(w io.Writer) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -73,8 +75,11 @@ func (d *Device) WriteStatus(w io.Writer) error {
 	var decKeys []string
 	for _, k := range d.keys {
 		s := fmt.Sprintf("%X (%s slot", k.fpr, openpgp.SlotName(k.slot))
-		if k.unusable != nil {
-			s += "; unusable: " + k.unusable.Error()
+		if _, err := k.publicKeyLocked(); err != nil {
+			if d.dead != nil {
+				return d.dead
+			}
+			s += "; public key unreadable: " + err.Error()
 		}
 		decKeys = append(decKeys, s+")")
 	}

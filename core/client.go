@@ -27,6 +27,11 @@ type Client struct {
 	mu   sync.Mutex
 	conn net.Conn
 	r    *bufio.Reader
+	// deadline is set when conn may carry a deadline from an earlier call.
+	deadline bool
+	// wbuf and rbuf are reused for the calls and replies of the Decrypt
+	// fast path and for long replies; wiped after each call.
+	wbuf, rbuf []byte
 }
 
 // Dial connects to the daemon socket at path.
@@ -46,6 +51,7 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	c.conn = conn
 	c.r = bufio.NewReader(conn)
+	c.deadline = false
 	return nil
 }
 
@@ -63,6 +69,14 @@ func (c *Client) Close() error {
 
 // call sends one call and decodes the reply parameters into out.
 func (c *Client) call(ctx context.Context, method string, params, out any) error {
+	return c.do(ctx, method, params, nil, nil, out)
+}
+
+// do is call with optional fast codecs: encode, when set, appends the call
+// and its NUL in place of encoding params with encoding/json; fast, when
+// set, decodes a reply into out and reports whether it could. Replies it
+// cannot decode (errors among them) take the encoding/json path.
+func (c *Client) do(ctx context.Context, method string, params any, encode func([]byte) []byte, fast func([]byte) bool, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == nil {
@@ -73,11 +87,20 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	conn := c.conn
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
-	} else {
+		c.deadline = true
+	} else if c.deadline {
 		conn.SetDeadline(time.Time{})
+		c.deadline = false
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+		defer func() {
+			if !stop() {
+				// The cancellation may have set a deadline after the reply.
+				c.deadline = true
+			}
+		}()
+	}
 	fail := func(err error) error {
 		c.conn.Close()
 		c.conn = nil
@@ -89,14 +112,24 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 	if params == nil {
 		params = struct{}{}
 	}
-	werr := writeMessage(conn, varlinkCall2{Method: method, Parameters: params})
+	var werr error
+	if encode != nil {
+		b := encode(c.wbuf[:0])
+		_, werr = conn.Write(b)
+		Wipe(b)
+		if cap(b) <= maxPooledBuffer {
+			c.wbuf = b[:0]
+		}
+	} else {
+		werr = writeMessage(conn, varlinkCall2{Method: method, Parameters: params})
+	}
 	max := c.MaxReply
 	if max <= 0 {
 		max = 16 << 20
 	}
 	// After a failed write, the daemon may still have sent an error reply
 	// (a refused peer, a busy daemon) before closing: read it.
-	msg, err := readMessage(c.r, max)
+	msg, err := readMessageInto(c.r, &c.rbuf, max)
 	if err != nil {
 		if werr != nil {
 			return fail(werr)
@@ -104,6 +137,9 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 		return fail(err)
 	}
 	defer Wipe(msg)
+	if fast != nil && fast(msg) {
+		return nil
+	}
 	// Fast path: a reply without error decodes straight into out. Anything
 	// else (an error reply, a malformed reply) is decoded again below.
 	if out != nil {
@@ -191,7 +227,9 @@ func (c *Client) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*Result, e
 		a.PKESKs[i] = p.Body
 	}
 	var rep vlDecryptReply
-	if err := c.call(ctx, VarlinkInterface+".Decrypt", a, &rep); err != nil {
+	encode := func(dst []byte) []byte { return appendDecryptCall(dst, a.PKESKs) }
+	fast := func(msg []byte) bool { return parseDecryptReply(msg, &rep) }
+	if err := c.do(ctx, decryptMethod, a, encode, fast, &rep); err != nil {
 		return nil, err
 	}
 	if rep.Index < 0 || rep.Index >= len(pkesks) {

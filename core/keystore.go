@@ -114,16 +114,16 @@ func (ks *Keystore) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*Result
 			if k == nil || !p.Matches(k.Fingerprint(), k.KeyID()) {
 				continue
 			}
-			pub := k.PublicKey()
+			algo, known := keyAlgorithm(k)
 			switch {
 			case !k.CanDecrypt():
 				if !p.Anonymous() {
 					addCand(k, "cannot decrypt: the key is not an encryption key")
 				}
 				continue
-			case pub == nil || !compatibleAlgo(p.Algo, pub.PubKeyAlgo):
+			case !known || !compatibleAlgo(p.Algo, algo):
 				if !p.Anonymous() {
-					addCand(k, fmt.Sprintf("wrong algorithm: the message uses %s, the key is %s", algoLabel(p.Algo), AlgorithmName(pub)))
+					addCand(k, fmt.Sprintf("wrong algorithm: the message uses %s, the key is %s", algoLabel(p.Algo), keyAlgorithmName(k)))
 				}
 				continue
 			}

@@ -233,6 +233,11 @@ type serverConn struct {
 	c    net.Conn
 	peer PeerCred
 
+	// rbuf assembles a call longer than the read buffer; wbuf holds the
+	// encoding of a Decrypt reply. Both are reused from call to call and
+	// wiped after each.
+	rbuf, wbuf []byte
+
 	mu      sync.Mutex
 	busy    bool // a call is being served
 	stopped bool
@@ -282,7 +287,7 @@ func (sc *serverConn) serve() {
 		}
 		sc.c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
 		sc.mu.Unlock()
-		msg, err := readMessage(r, s.maxRequest())
+		msg, err := readMessageInto(r, &sc.rbuf, s.maxRequest())
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -331,7 +336,22 @@ func (sc *serverConn) serve() {
 
 func (sc *serverConn) reply(rep *varlinkReply) bool {
 	sc.c.SetWriteDeadline(time.Now().Add(sc.s.writeTimeout()))
-	if err := writeMessage(sc.c, rep); err != nil {
+	var err error
+	fast := false
+	if p, ok := rep.Parameters.(*vlDecryptReply); ok && rep.Error == "" && !rep.Continues {
+		var b []byte
+		if b, fast = appendDecryptReply(sc.wbuf[:0], p); fast {
+			_, err = sc.c.Write(b)
+			Wipe(b) // the session key
+			if cap(b) <= maxPooledBuffer {
+				sc.wbuf = b[:0]
+			}
+		}
+	}
+	if !fast {
+		err = writeMessage(sc.c, rep)
+	}
+	if err != nil {
 		sc.s.logf("keyunlock: writing reply to %s: %v", sc.peer, err)
 		return false
 	}
@@ -347,8 +367,18 @@ func invalidParam(name, msg string) *varlinkReply {
 }
 
 // handle decodes and dispatches one call. It returns the reply and whether
-// the call was oneway.
+// the call was oneway. A Decrypt call of the plain shape keyunlock's client
+// sends is decoded by parseDecryptCall; every other message by handleJSON.
 func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
+	if pkesks, ok := parseDecryptCall(msg); ok {
+		return s.decrypt(ctx, pkesks), false
+	}
+	return s.handleJSON(ctx, peer, msg)
+}
+
+// handleJSON is handle with encoding/json: the reference decoding of any
+// call.
+func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
 	var call varlinkCall
 	if err := json.Unmarshal(msg, &call); err != nil {
 		s.logf("keyunlock: malformed call from %s: not a JSON object", peer)
@@ -470,25 +500,7 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 				return r
 			}
 		}
-		if len(a.PKESKs) == 0 {
-			return invalidParam("pkesks", "no PKESK given: pass the bodies of the message's PKESK packets")
-		}
-		pk := make([]*PKESK, len(a.PKESKs))
-		for i, b := range a.PKESKs {
-			p, err := ParsePKESK(b)
-			if err != nil {
-				return invalidParam("pkesks", fmt.Sprintf("PKESK %d: %v", i, err))
-			}
-			pk[i] = p
-		}
-		res, err := s.Service.DecryptPKESKs(ctx, pk)
-		if err != nil {
-			return errReply(errorToVarlink(err))
-		}
-		rep := ok(vlDecryptReply{Index: res.Index, Fingerprint: res.Fingerprint, Source: res.Source,
-			Algorithm: int(res.SessionKey.Cipher), SessionKey: res.SessionKey.Key})
-		rep.wipe = res.SessionKey.Wipe
-		return rep
+		return s.decrypt(ctx, a.PKESKs)
 	case VarlinkInterface + ".DecryptMessage":
 		var a vlDecryptMessageArgs
 		if r := decodeParams(params, &a, "message"); r != nil {
@@ -527,6 +539,31 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		return &varlinkReply{Parameters: map[string]any{"interface": iface}, Error: ErrNameInterfaceNotFound}
 	}
 	return &varlinkReply{Parameters: map[string]any{"method": method}, Error: ErrNameMethodNotFound}
+}
+
+// decrypt answers a Decrypt call with the given PKESK bodies.
+func (s *Server) decrypt(ctx context.Context, bodies [][]byte) *varlinkReply {
+	if len(bodies) == 0 {
+		return invalidParam("pkesks", "no PKESK given: pass the bodies of the message's PKESK packets")
+	}
+	pk := make([]*PKESK, len(bodies))
+	for i, b := range bodies {
+		p, err := ParsePKESK(b)
+		if err != nil {
+			return invalidParam("pkesks", fmt.Sprintf("PKESK %d: %v", i, err))
+		}
+		pk[i] = p
+	}
+	res, err := s.Service.DecryptPKESKs(ctx, pk)
+	if err != nil {
+		return errReply(errorToVarlink(err))
+	}
+	sk := res.SessionKey
+	return &varlinkReply{
+		Parameters: &vlDecryptReply{Index: res.Index, Fingerprint: res.Fingerprint, Source: res.Source,
+			Algorithm: int(sk.Cipher), SessionKey: sk.Key},
+		wipe: func() { Wipe(sk.Key) },
+	}
 }
 
 func cutLast(s, sep string) (before, after string, found bool) {

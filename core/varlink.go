@@ -71,13 +71,41 @@ var errMessageTooLarge = errors.New("varlink message too large")
 var errUnterminated = errors.New("varlink message not terminated by NUL before end of stream")
 
 // readMessage reads one NUL-terminated message of at most max bytes (the NUL
-// excluded) and returns it without the NUL. io.EOF means a clean end of
-// stream between messages.
+// excluded) and returns it without the NUL, in a buffer of its own. io.EOF
+// means a clean end of stream between messages.
 func readMessage(r *bufio.Reader, max int) ([]byte, error) {
-	var msg []byte
+	var buf []byte
+	msg, err := readMessageInto(r, &buf, max)
+	if err != nil {
+		return nil, err
+	}
+	return append(make([]byte, 0, len(msg)), msg...), nil
+}
+
+// readMessageInto is readMessage without a copy per message: a message that
+// fits in r's buffer is returned in place, a longer one is assembled in
+// *buf, which keeps its capacity for the next call unless it grew past
+// maxPooledBuffer. The message is valid until the next read from r; the
+// caller wipes it when it may hold a secret.
+func readMessageInto(r *bufio.Reader, buf *[]byte, max int) ([]byte, error) {
+	chunk, err := r.ReadSlice(0)
+	if err == nil {
+		if len(chunk) > max+1 {
+			return nil, errMessageTooLarge
+		}
+		return chunk[:len(chunk)-1], nil
+	}
+	msg := (*buf)[:0]
+	defer func() {
+		if cap(msg) <= maxPooledBuffer {
+			*buf = msg[:0]
+		} else {
+			*buf = nil
+		}
+	}()
 	for {
-		chunk, err := r.ReadSlice(0)
 		if len(msg)+len(chunk) > max+1 {
+			Wipe(msg)
 			return nil, errMessageTooLarge
 		}
 		msg = append(msg, chunk...)
@@ -85,15 +113,17 @@ func readMessage(r *bufio.Reader, max int) ([]byte, error) {
 		case err == nil:
 			return msg[:len(msg)-1], nil
 		case errors.Is(err, bufio.ErrBufferFull):
-			continue
 		case errors.Is(err, io.EOF):
 			if len(msg) == 0 {
 				return nil, io.EOF
 			}
+			Wipe(msg)
 			return nil, errUnterminated
 		default:
+			Wipe(msg)
 			return nil, err
 		}
+		chunk, err = r.ReadSlice(0)
 	}
 }
 

@@ -302,6 +302,9 @@ func (c *Card) doPutData(a apdu) ([]byte, uint16) {
 		}
 		s.UIF = append([]byte(nil), d...)
 	case 0x00f9:
+		if c.q.NoKDF {
+			return nil, swRefNotFound
+		}
 		return nil, c.putKDF(d)
 	case 0x00d1, 0x00d2, 0x00d5:
 		// Secure messaging and AES keys: accepted and not used.

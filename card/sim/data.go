@@ -17,7 +17,11 @@ func (c *Card) extCaps() []byte {
 	}
 	// GET CHALLENGE, key import, PW status changeable, private DOs,
 	// attributes changeable, KDF-DO.
-	return []byte{0x7d, 0x00, byte(maxChal >> 8), byte(maxChal), 0x08, 0x00, 0x00, 0xff, 0x00, mse}
+	b0 := byte(0x7d)
+	if c.q.NoKDF {
+		b0 &^= 0x01
+	}
+	return []byte{b0, 0x00, byte(maxChal >> 8), byte(maxChal), 0x08, 0x00, 0x00, 0xff, 0x00, mse}
 }
 
 // pwStatus builds the PW status bytes (C4).
@@ -212,6 +216,9 @@ func (c *Card) doGetData(a apdu) ([]byte, uint16) {
 	case 0x7f74:
 		return []byte{0x81, 0x01, 0x20}, swOK
 	case 0x00f9:
+		if c.q.NoKDF {
+			return nil, swRefNotFound
+		}
 		if len(c.st.KDF) == 0 {
 			return []byte{0x81, 0x01, 0x00}, swOK
 		}

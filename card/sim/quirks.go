@@ -55,10 +55,14 @@ type Quirks struct {
 	KDF bool
 	// UIF ("uif"): a factory-fresh card has touch (UIF) on for the DEC key.
 	UIF bool
+	// NoKDF ("nokdf"): the card has no KDF-DO, like an OpenPGP card before
+	// version 3.3 or a YubiKey NEO: C0 byte 0 lacks 0x01, and GET DATA or
+	// PUT DATA F9 answers 6A 88. Excludes kdf.
+	NoKDF bool
 }
 
 // ParseQuirks parses a comma-separated list of quirk names:
-// noext, t0, gnuk, yubikey, pin63cx, kdf, uif, maxresp=N, touch=DURATION
+// noext, t0, gnuk, yubikey, pin63cx, kdf, nokdf, uif, maxresp=N, touch=DURATION
 // (or touch=never), touchtimeout=DURATION, apdudelay=DURATION. Durations
 // use Go syntax (5ms, 1s). An empty list is no quirk.
 func ParseQuirks(list string) (Quirks, error) {
@@ -101,6 +105,8 @@ func ParseQuirks(list string) (Quirks, error) {
 			q.KDF = true
 		case "uif":
 			q.UIF = true
+		case "nokdf":
+			q.NoKDF = true
 		case "maxresp":
 			if err = needVal(); err == nil {
 				q.MaxResponse, err = strconv.Atoi(val)
@@ -119,11 +125,14 @@ func ParseQuirks(list string) (Quirks, error) {
 		case "apdudelay":
 			q.APDUDelay, err = dur()
 		default:
-			return Quirks{}, fmt.Errorf("unknown card quirk %q (known: noext, t0, gnuk, yubikey, pin63cx, kdf, uif, maxresp=N, touch=DURATION|never, touchtimeout=DURATION, apdudelay=DURATION)", name)
+			return Quirks{}, fmt.Errorf("unknown card quirk %q (known: noext, t0, gnuk, yubikey, pin63cx, kdf, nokdf, uif, maxresp=N, touch=DURATION|never, touchtimeout=DURATION, apdudelay=DURATION)", name)
 		}
 		if err != nil {
 			return Quirks{}, err
 		}
+	}
+	if q.KDF && q.NoKDF {
+		return Quirks{}, fmt.Errorf("card quirks kdf and nokdf exclude each other")
 	}
 	return q, nil
 }
@@ -142,6 +151,7 @@ func (q Quirks) String() string {
 	add(q.YubiKey, "yubikey")
 	add(q.PIN63Cx, "pin63cx")
 	add(q.KDF, "kdf")
+	add(q.NoKDF, "nokdf")
 	add(q.UIF, "uif")
 	add(q.MaxResponse > 0, "maxresp="+strconv.Itoa(q.MaxResponse))
 	add(q.NoTouch, "touch=never")

@@ -26,9 +26,29 @@ func TestParseQuirks(t *testing.T) {
 	if q, _ := ParseQuirks("touch=never"); !q.NoTouch {
 		t.Fatal("touch=never")
 	}
-	for _, bad := range []string{"bogus", "maxresp", "maxresp=0", "touch=soon", "apdudelay=-1s"} {
+	if q, err := ParseQuirks("nokdf"); err != nil || !q.NoKDF || q.String() != "nokdf" {
+		t.Fatalf("nokdf: %+v %v", q, err)
+	}
+	for _, bad := range []string{"bogus", "maxresp", "maxresp=0", "touch=soon", "apdudelay=-1s", "kdf,nokdf"} {
 		if _, err := ParseQuirks(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestNoKDF: a card without the KDF-DO says so in C0 and has no F9.
+func TestNoKDF(t *testing.T) {
+	for _, quirks := range []string{"", "nokdf"} {
+		c := newCard(t, quirks)
+		selectApp(t, c)
+		caps, s := raw(t, c, unhex(t, "00ca00c000"))
+		mustOK(t, "GET DATA C0", s)
+		if got := caps[0]&0x01 != 0; got != (quirks == "") {
+			t.Errorf("%q: C0 byte 0 %02x", quirks, caps[0])
+		}
+		_, s = raw(t, c, unhex(t, "00ca00f900"))
+		if want := map[string]uint16{"": 0x9000, "nokdf": 0x6a88}[quirks]; s != want {
+			t.Errorf("%q: GET DATA F9 answered %04x, want %04x", quirks, s, want)
 		}
 	}
 }

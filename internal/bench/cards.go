@@ -167,7 +167,7 @@ func writeCardPCSC(r *report, bin string, runs int) (fromCard, withCert int, err
 		return 0, 0, err
 	}
 	r.printf("Through pcscd: a cv25519 card that gpg --card-edit generated (card/sim/simtest), the simulator adding 5 ms per APDU, "+
-		"behind one isolated pcscd and vpcd. keyunlock: `keyunlock decrypt --card --passphrase-file PIN` (a fresh process), reading the public key from the card, or given the certificate with `--card-cert`. "+
+		"behind one isolated pcscd and vpcd. keyunlock: `keyunlock decrypt --card --passphrase-file PIN` (a fresh process), without the certificate, or given it with `--card-cert`. "+
 		"gpg: `gpg --decrypt` in a home that knows the card's key, scdaemon and gpg-agent killed after every run (`gpgconf --kill all`). "+
 		"The simulated card is reset before each run; APDUs are counted by the simulator. Wall ms, median [min–max] over %d interleaved runs.\n\n", runs)
 	r.printf("| tool | wall ms | APDUs per unlock |\n|---|---|---|\n")

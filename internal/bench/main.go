@@ -18,8 +18,18 @@ func main() {
 	bin := flag.String("bin", "bin/keyunlock", "the keyunlock `BINARY` to measure (make build)")
 	runs := flag.Int("runs", 10, "runs per tool and case")
 	smoke := flag.Bool("smoke", false, "quick check of the bench code: 1 run each, tiny sizes; checks the report has every part")
+	only := flag.String("only", "", "run one part and print it instead of writing the report: `daemon` (part 5)")
 	flag.Parse()
-	if err := run(*out, *chart, *bin, *runs, *smoke); err != nil {
+	var err error
+	switch *only {
+	case "":
+		err = run(*out, *chart, *bin, *runs, *smoke)
+	case "daemon":
+		err = runDaemonOnly(*bin, *smoke)
+	default:
+		err = fmt.Errorf("-only %q: the parts that run alone are: daemon", *only)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -94,7 +94,7 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 		return fmt.Errorf("cards: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: %s\n", time.Since(start).Round(time.Millisecond))
-	if err := writeDaemon(r, set, smoke); err != nil {
+	if err := writeDaemon(r, set, bin, smoke); err != nil {
 		return fmt.Errorf("daemon: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: %s\n", time.Since(start).Round(time.Millisecond))
@@ -142,6 +142,26 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s and %s\n", out, chart)
+	return nil
+}
+
+// runDaemonOnly runs part 5 alone and prints it with its targets.
+func runDaemonOnly(bin string, smoke bool) error {
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%v (run make build first)", err)
+	}
+	r := &report{}
+	if err := writeDaemon(r, loadFixtures(), bin, smoke); err != nil {
+		return fmt.Errorf("daemon: %v", err)
+	}
+	for _, t := range r.targets {
+		m := "met"
+		if !t.met {
+			m = "missed: " + t.why
+		}
+		fmt.Printf("- %s: %s, %s\n", t.name, t.figure, m)
+	}
+	fmt.Printf("\n%s", r.buf.Bytes())
 	return nil
 }
 

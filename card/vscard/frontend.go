@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 )
@@ -52,8 +53,8 @@ func (f *Frontend) logf(format string, args ...any) {
 	}
 }
 
-// Serve runs the protocol on conn (a stream to QEMU's chardev) until conn
-// fails or ctx is cancelled; it closes conn. The handshake: Init (QEMU
+// Serve runs the protocol on conn (a stream to QEMU's chardev) until QEMU
+// closes it (nil), it fails, or ctx is cancelled (nil); it closes conn. The handshake: Init (QEMU
 // answers Init), ReaderAdd (Error 0), ATR (Error 0: the guest sees the
 // card inserted). Then each APDU from QEMU gets the card's answer.
 func (f *Frontend) Serve(ctx context.Context, conn net.Conn) error {
@@ -77,8 +78,8 @@ func (f *Frontend) Serve(ctx context.Context, conn net.Conn) error {
 	for {
 		fr, err := ReadFrame(conn)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+				return nil // cancelled, or QEMU closed the chardev (it exited)
 			}
 			return fmt.Errorf("vscard: %w", err)
 		}

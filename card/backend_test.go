@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/sim"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 )
 
 var algos = map[string]*packet.Config{
@@ -68,7 +69,7 @@ func newFixture(t testing.TB, algo, quirks string) *fixture {
 		t.Fatal(err)
 	}
 	var msg bytes.Buffer
-	if err := core.Encrypt(&msg, []*packet.PublicKey{e.Subkeys[0].PublicKey}, []byte(plaintext)); err != nil {
+	if err := core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, e.Subkeys[0].PublicKey), []byte(plaintext)); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{card: c, conn: newSimConnector(), entity: e, msg: msg.Bytes()}
@@ -406,7 +407,7 @@ func TestAUTKeyViaMSE(t *testing.T) {
 	p := core.NewScriptedPrompter("123456")
 	for _, e := range []*gopenpgp.Entity{dec, aut, dec, aut} {
 		var msg bytes.Buffer
-		if err := core.Encrypt(&msg, []*packet.PublicKey{e.Subkeys[0].PublicKey}, []byte(plaintext)); err != nil {
+		if err := core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, e.Subkeys[0].PublicKey), []byte(plaintext)); err != nil {
 			t.Fatal(err)
 		}
 		m, err := core.DecryptMessage(ctx, ks, &msg, core.DecryptOptions{Prompter: p})

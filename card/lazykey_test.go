@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/sim"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 )
 
 // These tests check that a card unlock reads the public key only when it
@@ -87,7 +88,7 @@ func newKeyFixture(t testing.TB, key *packet.PrivateKey, quirks string) *fixture
 		t.Fatal(err)
 	}
 	var msg bytes.Buffer
-	if err := core.Encrypt(&msg, []*packet.PublicKey{&key.PublicKey}, []byte(plaintext)); err != nil {
+	if err := core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, &key.PublicKey), []byte(plaintext)); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{card: c, conn: newSimConnector(), msg: msg.Bytes()}

@@ -12,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 )
 
 // buildMessage encrypts to pubs with AES-256 (SEIPDv2 with mode when aead)
@@ -95,12 +96,12 @@ func TestDecryptMessageFormats(t *testing.T) {
 		"openpgp.Encrypt v6": encryptTo(t, f.keyfile, &packet.Config{AEADConfig: &packet.AEADConfig{}}, f.v6),
 	}
 	var enc bytes.Buffer
-	if err := Encrypt(&enc, append(f.pub4, f.pub6...), f.keyfile); err != nil {
+	if err := Encrypt(&enc, pgptest.AllFromGoCrypto(t, append(f.pub4, f.pub6...)...), f.keyfile); err != nil {
 		t.Fatal(err)
 	}
 	cases["Encrypt mixed"] = bytes.Clone(enc.Bytes())
 	enc.Reset()
-	if err := Encrypt(&enc, f.pub6, f.keyfile); err != nil {
+	if err := Encrypt(&enc, pgptest.AllFromGoCrypto(t, f.pub6...), f.keyfile); err != nil {
 		t.Fatal(err)
 	}
 	cases["Encrypt v6"] = enc.Bytes()

@@ -11,6 +11,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
@@ -62,11 +63,11 @@ func FuzzParseKeyFile(f *testing.F) {
 		var to []*packet.PublicKey
 		for _, k := range kf.keys {
 			if k.CanDecrypt() && !k.Locked() && k.Available(ctx) == nil {
-				to = append(to, k.PublicKey())
+				to = append(to, goPublicKey(t, k.PublicKey()))
 			}
 		}
 		var msg bytes.Buffer
-		if len(to) > 0 && core.Encrypt(&msg, to, []byte("fuzz")) == nil {
+		if len(to) > 0 && core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, to...), []byte("fuzz")) == nil {
 			m, err := core.DecryptMessage(ctx, core.NewKeystore(&Backend{files: []*File{kf}}), &msg, core.DecryptOptions{})
 			if err == nil && string(m.Plaintext) != "fuzz" {
 				t.Fatalf("decrypted %q", m.Plaintext)

@@ -16,6 +16,7 @@ import (
 	"github.com/keyunlock/keyunlock/card/sim/simtest"
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
@@ -211,7 +212,7 @@ func TestDaemonWithCard(t *testing.T) {
 	srv.InsertCard(t, 0, c)
 	dir := t.TempDir()
 	var msg bytes.Buffer
-	if err := core.Encrypt(&msg, []*packet.PublicKey{e.Subkeys[0].PublicKey}, []byte("disk key")); err != nil {
+	if err := core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, e.Subkeys[0].PublicKey), []byte("disk key")); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(dir+"/msg.pgp", msg.Bytes(), 0o600)

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 const encryptExamples = `  # Enrol a new LUKS key: 64 random bytes, encrypted to your key and a backup key.
@@ -64,7 +64,7 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 		return usageError("encrypt", "too many arguments: %q", pos[1:])
 	}
 
-	var recips []*packet.PublicKey
+	var recips []*pgp.PublicKey
 	now := time.Now()
 	for _, c := range certs {
 		data, err := os.ReadFile(c)

@@ -16,6 +16,7 @@ import (
 	"github.com/keyunlock/keyunlock/card/sim"
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 )
 
 // TestNoPINInOutput is TestNoSecretInOutput for a card: the simulator
@@ -41,7 +42,7 @@ func TestNoPINInOutput(t *testing.T) {
 	s := &secretSet{dir: dir, secrets: map[string][]byte{"the PIN": []byte("123456"), "the wrong PIN": []byte("864297")}}
 	s.plaintext = []byte("CARD-KEYFILE-plaintext-never-in-logs")
 	var mb, cb bytes.Buffer
-	if err := core.Encrypt(&mb, []*packet.PublicKey{e.Subkeys[0].PublicKey}, s.plaintext); err != nil {
+	if err := core.Encrypt(&mb, pgptest.AllFromGoCrypto(t, e.Subkeys[0].PublicKey), s.plaintext); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Serialize(&cb); err != nil {

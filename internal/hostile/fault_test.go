@@ -22,6 +22,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 	"github.com/keyunlock/keyunlock/internal/testenv"
 	"github.com/keyunlock/keyunlock/softkeys"
 )
@@ -38,7 +39,7 @@ func corpusKeystore(t *testing.T) (*core.Keystore, *packet.PublicKey) {
 	for _, f := range b.Files() {
 		for _, k := range f.SoftKeys() {
 			if k.CanDecrypt() {
-				pub = k.PublicKey()
+				pub = goKey(k.PublicKey())
 			}
 		}
 	}
@@ -52,7 +53,7 @@ func corpusKeystore(t *testing.T) (*core.Keystore, *packet.PublicKey) {
 func pkesksOf(t *testing.T, pub *packet.PublicKey) [][]byte {
 	t.Helper()
 	var msg bytes.Buffer
-	if err := core.Encrypt(&msg, []*packet.PublicKey{pub}, []byte("x")); err != nil {
+	if err := core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, pub), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	var out [][]byte
@@ -241,7 +242,7 @@ func TestDecryptFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	msg := filepath.Join(dir, "big.pgp")
 	var mb bytes.Buffer
-	if err := core.Encrypt(&mb, []*packet.PublicKey{pub}, plain); err != nil {
+	if err := core.Encrypt(&mb, pgptest.AllFromGoCrypto(t, pub), plain); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(msg, mb.Bytes(), 0o644); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgptest"
 	"github.com/keyunlock/keyunlock/softkeys"
 )
 
@@ -244,7 +245,7 @@ func TestHostileKeys(t *testing.T) {
 							}
 						}
 						if k.CanDecrypt() {
-							recipients = append(recipients, k.PublicKey())
+							recipients = append(recipients, goKey(k.PublicKey()))
 						}
 					}
 				}
@@ -254,7 +255,7 @@ func TestHostileKeys(t *testing.T) {
 				// Prove the key works end to end: every decryption key
 				// must open a message encrypted to it.
 				var enc bytes.Buffer
-				if err := core.Encrypt(&enc, recipients, []byte(m.Plaintext)); err != nil {
+				if err := core.Encrypt(&enc, pgptest.AllFromGoCrypto(t, recipients...), []byte(m.Plaintext)); err != nil {
 					return nil, err
 				}
 				msg, err := core.DecryptMessage(ctx, core.NewKeystore(b), &enc, core.DecryptOptions{})

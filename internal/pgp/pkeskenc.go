@@ -1,0 +1,337 @@
+package pgp
+
+import (
+	"crypto/ecdh"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/big"
+
+	"github.com/ProtonMail/go-crypto/brainpool"
+	"github.com/ProtonMail/go-crypto/openpgp/aes/keywrap"
+	"github.com/cloudflare/circl/dh/x448"
+	"golang.org/x/crypto/hkdf"
+)
+
+// AppendPKESK appends a public-key encrypted session key packet (RFC 9580
+// §5.1) giving the session key key, for cipher c, to pub. v6 selects a
+// version 6 PKESK (for SEIPDv2, naming the recipient by fingerprint, with
+// no cipher octet); otherwise it writes a version 3 PKESK (for SEIPDv1,
+// naming the key ID). It encrypts to RSA, ECDH (Curve25519, NIST and
+// brainpool curves), X25519 and X448 keys.
+func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFunction, key []byte) ([]byte, error) {
+	if !c.IsAES() || len(key) != c.KeySize() {
+		return nil, fmt.Errorf("session key: want an AES key, got %s with %d bytes", c, len(key))
+	}
+	var body []byte
+	if v6 {
+		body = append(body, 6, byte(1+len(pub.Fingerprint)), byte(pub.Version))
+		body = append(body, pub.Fingerprint...)
+	} else {
+		body = binary.BigEndian.AppendUint64(append(body, 3), pub.KeyID)
+	}
+	body = append(body, byte(pub.Algo))
+
+	// RSA and ECDH carry [cipher ‖] key ‖ checksum; X25519 and X448 the
+	// bare key, with the cipher octet in the clear for v3.
+	var block []byte
+	if !v6 {
+		block = append(block, byte(c))
+	}
+	block = append(block, key...)
+	var sum uint16
+	for _, b := range key {
+		sum += uint16(b)
+	}
+	block = binary.BigEndian.AppendUint16(block, sum)
+	defer clear(block)
+
+	var err error
+	switch pub.Algo {
+	case RSA, RSAEncryptOnly:
+		body, err = appendRSASessionKey(body, rand, pub, block)
+	case ECDH:
+		body, err = appendECDHSessionKey(body, rand, pub, block)
+	case X25519, X448:
+		body, err = appendXSessionKey(body, rand, pub, v6, c, key)
+	default:
+		err = fmt.Errorf("cannot encrypt to %s keys", pub.algoWord())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encrypting to key %X: %w", pub.Fingerprint, err)
+	}
+	return AppendPacket(dst, TagPKESK, body), nil
+}
+
+// appendRSASessionKey appends MPI(m^e mod n), m the PKCS #1 v1.5 padded block.
+func appendRSASessionKey(body []byte, rand io.Reader, pub *PublicKey, block []byte) ([]byte, error) {
+	if len(pub.E) == 0 || len(pub.E) > 4 {
+		return nil, errors.New("RSA public exponent is out of range")
+	}
+	e := 0
+	for _, b := range pub.E {
+		e = e<<8 | int(b)
+	}
+	rk := &rsa.PublicKey{N: new(big.Int).SetBytes(pub.N), E: e}
+	ct, err := rsa.EncryptPKCS1v15(rand, rk, block)
+	if err != nil {
+		return nil, err
+	}
+	return AppendMPI(body, ct), nil
+}
+
+// kdfHash returns the hash of an ECDH key's KDF parameters.
+func kdfHash(id uint8) (func() hash.Hash, error) {
+	switch id {
+	case 8:
+		return sha256.New, nil
+	case 9:
+		return sha512.New384, nil
+	case 10:
+		return sha512.New, nil
+	}
+	return nil, fmt.Errorf("ECDH key with KDF hash algorithm %d (keyunlock supports SHA-256, SHA-384 and SHA-512)", id)
+}
+
+// appendECDHSessionKey appends MPI(ephemeral point) ‖ length ‖ wrapped
+// key (RFC 9580 §5.1.4, RFC 6637 §8): the block is padded to 40 octets
+// PKCS #5-style, as gpg and go-crypto do, and wrapped with AES key wrap
+// under the KDF output of the shared point's x coordinate.
+func appendECDHSessionKey(body []byte, rand io.Reader, pub *PublicKey, block []byte) ([]byte, error) {
+	if pub.Curve == nil {
+		return nil, fmt.Errorf("ECDH key on an unknown curve (OID %X)", pub.OID)
+	}
+	newHash, err := kdfHash(pub.KDFHash)
+	if err != nil {
+		return nil, err
+	}
+	kek := pub.KDFCipher.KeySize()
+	if !pub.KDFCipher.IsAES() {
+		return nil, fmt.Errorf("ECDH key whose KDF wraps with %s (keyunlock supports AES)", pub.KDFCipher)
+	}
+	if len(block) > 40 {
+		return nil, errors.New("session key too long for ECDH")
+	}
+	ephemeral, zb, err := ecdhEncaps(rand, pub)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(zb)
+
+	// KDF (RFC 6637 §7): Hash(00 00 00 01 ‖ ZB ‖ Param), Param =
+	// OID length ‖ OID ‖ 18 ‖ 03 01 hash cipher ‖ "Anonymous Sender    " ‖ fingerprint.
+	h := newHash()
+	h.Write([]byte{0, 0, 0, 1})
+	h.Write(zb)
+	h.Write([]byte{byte(len(pub.OID))})
+	h.Write(pub.OID)
+	h.Write([]byte{byte(ECDH), 3, 1, pub.KDFHash, byte(pub.KDFCipher)})
+	h.Write([]byte("Anonymous Sender    "))
+	h.Write(pub.Fingerprint)
+	z := h.Sum(nil)
+	defer clear(z)
+	if len(z) < kek {
+		return nil, errors.New("ECDH KDF hash is shorter than the key-wrap key")
+	}
+
+	padded := make([]byte, 40)
+	defer clear(padded)
+	copy(padded, block)
+	for i := len(block); i < 40; i++ {
+		padded[i] = byte(40 - len(block))
+	}
+	wrapped, err := keywrap.Wrap(z[:kek], padded)
+	if err != nil {
+		return nil, err
+	}
+	body = AppendMPI(body, ephemeral)
+	body = append(body, byte(len(wrapped)))
+	return append(body, wrapped...), nil
+}
+
+// ecdhEncaps makes an ephemeral key on pub's curve and returns its public
+// point, encoded as in keys (0x40 ‖ u for Curve25519, 0x04 ‖ x ‖ y
+// otherwise), and the shared secret ZB (the u or x coordinate).
+func ecdhEncaps(rand io.Reader, pub *PublicKey) (point, zb []byte, err error) {
+	var curve ecdh.Curve
+	switch pub.Curve {
+	case &Curve25519:
+		if len(pub.Point) != 33 || pub.Point[0] != 0x40 {
+			return nil, nil, errors.New("malformed Curve25519 ECDH point")
+		}
+		return x25519Encaps(rand, pub.Point[1:], true)
+	case &CurveNistP256:
+		curve = ecdh.P256()
+	case &CurveNistP384:
+		curve = ecdh.P384()
+	case &CurveNistP521:
+		curve = ecdh.P521()
+	case &CurveBrainpoolP256:
+		return brainpoolEncaps(rand, brainpool.P256r1(), pub.Point)
+	case &CurveBrainpoolP384:
+		return brainpoolEncaps(rand, brainpool.P384r1(), pub.Point)
+	case &CurveBrainpoolP512:
+		return brainpoolEncaps(rand, brainpool.P512r1(), pub.Point)
+	default:
+		return nil, nil, fmt.Errorf("cannot encrypt to ECDH keys on %s", pub.Curve.Name)
+	}
+	peer, err := curve.NewPublicKey(pub.Point)
+	if err != nil {
+		return nil, nil, fmt.Errorf("malformed %s ECDH point: %v", pub.Curve.Name, err)
+	}
+	eph, err := curve.GenerateKey(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	zb, err = eph.ECDH(peer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eph.PublicKey().Bytes(), zb, nil
+}
+
+// x25519Encaps does X25519 with a fresh ephemeral key; prefix adds the
+// 0x40 octet of legacy ECDH points.
+func x25519Encaps(rand io.Reader, peerU []byte, prefix bool) (point, shared []byte, err error) {
+	peer, err := ecdh.X25519().NewPublicKey(peerU)
+	if err != nil {
+		return nil, nil, fmt.Errorf("malformed X25519 public key: %v", err)
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	shared, err = eph.ECDH(peer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("X25519 with the recipient key: %v", err)
+	}
+	point = eph.PublicKey().Bytes()
+	if prefix {
+		point = append([]byte{0x40}, point...)
+	}
+	return point, shared, nil
+}
+
+// brainpoolEncaps is ECDH on a brainpool curve with math/big arithmetic.
+func brainpoolEncaps(rand io.Reader, curve elliptic.Curve, peer []byte) (point, zb []byte, err error) {
+	size := (curve.Params().BitSize + 7) / 8
+	if len(peer) != 1+2*size || peer[0] != 4 {
+		return nil, nil, fmt.Errorf("malformed %s ECDH point", curve.Params().Name)
+	}
+	px, py := new(big.Int).SetBytes(peer[1:1+size]), new(big.Int).SetBytes(peer[1+size:])
+	if !curve.IsOnCurve(px, py) {
+		return nil, nil, fmt.Errorf("%s ECDH point is not on the curve", curve.Params().Name)
+	}
+	d, x, y, err := elliptic.GenerateKey(curve, rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(d)
+	sx, _ := curve.ScalarMult(px, py, d)
+	point = make([]byte, 1+2*size)
+	point[0] = 4
+	x.FillBytes(point[1 : 1+size])
+	y.FillBytes(point[1+size:])
+	zb = make([]byte, size)
+	sx.FillBytes(zb)
+	return point, zb, nil
+}
+
+// appendXSessionKey appends ephemeral ‖ length ‖ [cipher] ‖ wrapped for an
+// X25519 or X448 key (RFC 9580 §5.1.6, §5.1.7): the key-wrap key is HKDF
+// (SHA-256 / SHA-512) over ephemeral ‖ recipient ‖ shared secret.
+func appendXSessionKey(body []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFunction, key []byte) ([]byte, error) {
+	if !v6 && !c.IsAES() {
+		return nil, errors.New("X25519 and X448 need an AES session key")
+	}
+	var eph, shared []byte
+	var newHash func() hash.Hash
+	var info string
+	var kekSize int
+	var err error
+	if pub.Algo == X25519 {
+		if eph, shared, err = x25519Encaps(rand, pub.Point, false); err != nil {
+			return nil, err
+		}
+		newHash, info, kekSize = sha256.New, "OpenPGP X25519", 16
+	} else {
+		if eph, shared, err = x448Encaps(rand, pub.Point); err != nil {
+			return nil, err
+		}
+		newHash, info, kekSize = sha512.New, "OpenPGP X448", 32
+	}
+	defer clear(shared)
+	ikm := append(append(append([]byte{}, eph...), pub.Point...), shared...)
+	defer clear(ikm)
+	kek := make([]byte, kekSize)
+	defer clear(kek)
+	if _, err := io.ReadFull(hkdf.New(newHash, ikm, nil, []byte(info)), kek); err != nil {
+		return nil, err
+	}
+	wrapped, err := keywrap.Wrap(kek, key)
+	if err != nil {
+		return nil, err
+	}
+	body = append(body, eph...)
+	if v6 {
+		body = append(body, byte(len(wrapped)))
+	} else {
+		body = append(body, byte(1+len(wrapped)), byte(c))
+	}
+	return append(body, wrapped...), nil
+}
+
+// x448Encaps does X448 with a fresh ephemeral key.
+func x448Encaps(rand io.Reader, peerU []byte) (point, shared []byte, err error) {
+	if len(peerU) != x448.Size {
+		return nil, nil, errors.New("malformed X448 public key")
+	}
+	var peer, priv, pubk, sh x448.Key
+	copy(peer[:], peerU)
+	if _, err := io.ReadFull(rand, priv[:]); err != nil {
+		return nil, nil, err
+	}
+	defer clear(priv[:])
+	x448.KeyGen(&pubk, &priv)
+	if !x448.Shared(&sh, &priv, &peer) {
+		return nil, nil, errors.New("X448 with the recipient key gives a low-order point")
+	}
+	return pubk[:], sh[:], nil
+}
+
+// CheckEncryptable returns nil when AppendPKESK can encrypt to pub, or an
+// error saying why not (a signing-only or ElGamal key, an unknown curve or
+// KDF parameters).
+func CheckEncryptable(pub *PublicKey) error {
+	switch pub.Algo {
+	case RSA, RSAEncryptOnly:
+		if len(pub.E) == 0 || len(pub.E) > 4 {
+			return errors.New("RSA public exponent is out of range")
+		}
+		return nil
+	case X25519, X448:
+		return nil
+	case ECDH:
+		switch pub.Curve {
+		case &Curve25519, &CurveNistP256, &CurveNistP384, &CurveNistP521, &CurveBrainpoolP256, &CurveBrainpoolP384, &CurveBrainpoolP512:
+		case nil:
+			return fmt.Errorf("ECDH key on an unknown curve (OID %X)", pub.OID)
+		default:
+			return fmt.Errorf("keyunlock cannot encrypt to ECDH keys on %s", pub.Curve.Name)
+		}
+		if _, err := kdfHash(pub.KDFHash); err != nil {
+			return err
+		}
+		if !pub.KDFCipher.IsAES() {
+			return fmt.Errorf("ECDH key whose KDF wraps with %s (keyunlock supports AES)", pub.KDFCipher)
+		}
+		return nil
+	}
+	return fmt.Errorf("keyunlock cannot encrypt to %s keys", pub.algoWord())
+}

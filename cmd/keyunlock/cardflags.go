@@ -25,9 +25,9 @@ type cardFlags struct {
 
 func addCardFlags(fs *flag.FlagSet) *cardFlags {
 	c := &cardFlags{}
-	c.use = fs.Bool("card", false, "also use the OpenPGP cards in the PC/SC readers")
+	c.use = fs.Bool("card", false, "also use the OpenPGP cards in the smart-card readers (through pcscd, or USB readers directly when pcscd is not running)")
 	c.serial = fs.String("card-serial", "", "with --card, only the card with this `SERIAL` (as 'keyunlock card status' prints it, MMMM:SERIAL, or the AID)")
-	c.reader = fs.String("card-reader", "", "with --card, only readers whose name contains `NAME`")
+	c.reader = fs.String("card-reader", "", "with --card, only readers whose name contains `NAME`; pcsc:NAME only through pcscd; ccid: (every USB reader) or ccid:BUS-PORT (one) directly over USB, without pcscd")
 	c.wait = fs.Duration("card-wait", 0, "with --card, wait up to `DURATION` for the card to be inserted")
 	fs.Var(&c.certs, "card-cert", "with --card, the certificate (public key) `FILE` of a card key; repeat for several (default: none; the card's public key is read only when needed)")
 	return c

@@ -15,6 +15,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/openpgp"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
+	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
 // Key is a decryption key held on a card: the DEC slot, or the AUT slot
@@ -34,7 +36,7 @@ type Key struct {
 	entity *gopenpgp.Entity // the certificate, when given
 	// pub is the public key from the certificate, or read from the card;
 	// pubErr says why reading it failed. Both are guarded by dev.mu.
-	pub    *packet.PublicKey
+	pub    *pgp.PublicKey
 	pubErr error
 }
 
@@ -82,7 +84,7 @@ func (d *Device) buildKeys() {
 // publicKeyLocked returns the key's public key, reading it from the card
 // (one GET PUBLIC KEY) the first time. The caller holds dev.mu. A failure
 // is remembered, unless the card went away.
-func (k *Key) publicKeyLocked() (*packet.PublicKey, error) {
+func (k *Key) publicKeyLocked() (*pgp.PublicKey, error) {
 	d := k.dev
 	if k.pub != nil || k.pubErr != nil {
 		return k.pub, k.pubErr
@@ -90,7 +92,7 @@ func (k *Key) publicKeyLocked() (*packet.PublicKey, error) {
 	if d.dead != nil {
 		return nil, d.dead
 	}
-	var pub *packet.PublicKey
+	var pub *pgp.PublicKey
 	err := d.transact(func() error {
 		if err := d.ensureSelected(); err != nil {
 			return err
@@ -111,31 +113,48 @@ func (k *Key) publicKeyLocked() (*packet.PublicKey, error) {
 }
 
 // loadPublicKey is publicKeyLocked for callers not holding dev.mu.
-func (k *Key) loadPublicKey() (*packet.PublicKey, error) {
+func (k *Key) loadPublicKey() (*pgp.PublicKey, error) {
 	k.dev.mu.Lock()
 	defer k.dev.mu.Unlock()
 	return k.publicKeyLocked()
 }
 
 // cachedPublicKey is the public key if it is known without asking the card.
-func (k *Key) cachedPublicKey() *packet.PublicKey {
+func (k *Key) cachedPublicKey() *pgp.PublicKey {
 	k.dev.mu.Lock()
 	defer k.dev.mu.Unlock()
 	return k.pub
 }
 
-func findCert(certs gopenpgp.EntityList, fpr []byte) (*gopenpgp.Entity, *packet.PublicKey) {
+func findCert(certs gopenpgp.EntityList, fpr []byte) (*gopenpgp.Entity, *pgp.PublicKey) {
 	for _, e := range certs {
 		if e.PrimaryKey != nil && bytes.Equal(e.PrimaryKey.Fingerprint, fpr) {
-			return e, e.PrimaryKey
+			return e, toPGP(e.PrimaryKey)
 		}
 		for _, s := range e.Subkeys {
 			if s.PublicKey != nil && bytes.Equal(s.PublicKey.Fingerprint, fpr) {
-				return e, s.PublicKey
+				return e, toPGP(s.PublicKey)
 			}
 		}
 	}
 	return nil, nil
+}
+
+// toPGP converts a certificate's key to keyunlock's key type, or nil.
+func toPGP(pk *packet.PublicKey) *pgp.PublicKey {
+	var buf bytes.Buffer
+	if err := pk.Serialize(&buf); err != nil {
+		return nil
+	}
+	ps, err := pgppacket.Split(buf.Bytes())
+	if err != nil || len(ps) != 1 {
+		return nil
+	}
+	k, err := pgp.ParsePublicKey(ps[0].Body)
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 // Fingerprint implements core.Key: the 20-byte v4 fingerprint from C5.
@@ -146,23 +165,23 @@ func (k *Key) KeyID() uint64 { return binary.BigEndian.Uint64(k.fpr[12:20]) }
 
 // PublicKey implements core.Key: from the certificate, or read from the
 // card on first use (nil when that fails; card status says why).
-func (k *Key) PublicKey() *packet.PublicKey {
+func (k *Key) PublicKey() *pgp.PublicKey {
 	pub, _ := k.loadPublicKey()
 	return pub
 }
 
 // PublicKeyAlgorithm implements core.LazyPublicKey, from the card's
 // algorithm attributes: RSA or ECDH for the keys offered for decryption.
-func (k *Key) PublicKeyAlgorithm() packet.PublicKeyAlgorithm {
+func (k *Key) PublicKeyAlgorithm() pgp.PublicKeyAlgorithm {
 	switch {
 	case k.attr.IsRSA():
-		return packet.PubKeyAlgoRSA
+		return pgp.RSA
 	case k.attr.Algo == openpgp.AlgoECDSA:
-		return packet.PubKeyAlgoECDSA
+		return pgp.ECDSA
 	case k.attr.Algo == openpgp.AlgoEdDSA:
-		return packet.PubKeyAlgoEdDSA
+		return pgp.EdDSALegacy
 	}
-	return packet.PubKeyAlgoECDH
+	return pgp.ECDH
 }
 
 // AlgorithmName implements core.LazyPublicKey: "rsa2048", "cv25519", "nistp384"…

@@ -8,8 +8,8 @@ import (
 	"math/bits"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/openpgp"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // defaultKDF gives the ECDH KDF parameters (hash, key-wrap cipher) that
@@ -37,7 +37,7 @@ func defaultKDF(coord int) (hash, cipher byte) {
 // accepts it only when its fingerprint equals the one the card stores (C5).
 // For ECDH the KDF parameters are not on the card: GnuPG's defaults are
 // tried first, then the other standard combinations.
-func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
+func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 	ard := c.ARD
 	attr := ard.Attrs[slot]
 	want := ard.Fingerprints[slot]
@@ -95,14 +95,8 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*packet.PublicKey, error) {
 		body := []byte{4, 0, 0, 0, 0}
 		binary.BigEndian.PutUint32(body[1:], created)
 		body = append(body, material...)
-		pkt := append([]byte{0xCE}, newLength(len(body))...) // public subkey packet
-		pkt = append(pkt, body...)
-		p, err := packet.Read(bytes.NewReader(pkt))
-		if err != nil {
-			continue
-		}
-		pub, ok := p.(*packet.PublicKey)
-		if ok && bytes.Equal(pub.Fingerprint, want) {
+		pub, err := pgp.ParsePublicKey(body)
+		if err == nil && bytes.Equal(pub.Fingerprint, want) {
 			return pub, nil
 		}
 	}

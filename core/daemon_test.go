@@ -19,6 +19,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 
 	"github.com/keyunlock/keyunlock/internal/testenv"
 )
@@ -88,7 +89,7 @@ func (s *testKeyService) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*R
 		if info.Locked {
 			return nil, &LockedError{Candidates: []Candidate{{Key: info, Reason: "locked: passphrase needed"}}}
 		}
-		ek, err := p.Packet()
+		ek, err := goEncryptedKey(p)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +97,7 @@ func (s *testKeyService) DecryptPKESKs(ctx context.Context, pkesks []*PKESK) (*R
 			return nil, err
 		}
 		return &Result{Index: i, Fingerprint: info.Fingerprint, Source: info.Source,
-			SessionKey: SessionKey{Cipher: ek.CipherFunc, Key: ek.Key}}, nil
+			SessionKey: SessionKey{Cipher: pgp.CipherFunction(ek.CipherFunc), Key: ek.Key}}, nil
 	}
 	return nil, &NoKeyError{Recipients: []string{pkesks[0].Recipient()}}
 }
@@ -242,7 +243,7 @@ func TestDaemonRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(res.SessionKey.Key, want) || res.SessionKey.Cipher != packet.CipherAES256 || res.Index != 0 || res.Fingerprint != local[0].Fingerprint {
+	if !bytes.Equal(res.SessionKey.Key, want) || res.SessionKey.Cipher != pgp.CipherAES256 || res.Index != 0 || res.Fingerprint != local[0].Fingerprint {
 		t.Fatalf("Decrypt = %+v, want session key %x", res, want)
 	}
 	st, err := c.Status(ctx)

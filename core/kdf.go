@@ -6,19 +6,22 @@ import (
 	"crypto"
 	"crypto/hkdf"
 	"crypto/sha256"
-	_ "crypto/sha512" // ECDH KDF hashes
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/ProtonMail/go-crypto/openpgp/aes/keywrap"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
-// RawDecrypter is the private-key half of a key that lives outside the
-// process, such as on an OpenPGP card: it computes the raw RSA decryption
-// or the ECDH shared secret, and DecryptPKESKRaw does the OpenPGP rest.
+// RawDecrypter is the private-key half of a key: it computes the raw RSA
+// decryption or the ECDH shared secret, and DecryptPKESKRaw does the
+// OpenPGP rest. Card keys implement it with the card's PSO:DECIPHER, soft
+// keys with the standard library.
 type RawDecrypter interface {
 	// DecryptRSA returns the PKCS#1 v1.5-unpadded plaintext of the RSA
 	// ciphertext c (big-endian, possibly shorter than the modulus).
@@ -26,8 +29,15 @@ type RawDecrypter interface {
 	// ECDH returns the shared secret for the sender's ephemeral public key:
 	// the X coordinate, of the curve's coordinate size, for NIST and
 	// brainpool curves (ephemeral given as 04‖X‖Y), or the 32-byte X25519
-	// output (ephemeral given as 32 raw bytes, without the 0x40 prefix).
+	// (56-byte X448) output for an ephemeral given as raw bytes, without
+	// the 0x40 prefix of RFC 6637 points.
 	ECDH(ctx context.Context, ephemeral []byte) ([]byte, error)
+}
+
+// ElGamalDecrypter is implemented by a RawDecrypter that can also decrypt
+// ElGamal: it returns the PKCS#1 v1.5-unpadded plaintext of (c1, c2).
+type ElGamalDecrypter interface {
+	DecryptElGamal(ctx context.Context, c1, c2 []byte) ([]byte, error)
 }
 
 // ErrBadPKESK is wrapped by errors about a PKESK that does not decrypt
@@ -36,14 +46,43 @@ var ErrBadPKESK = errors.New("session key does not decrypt")
 
 // DecryptPKESKRaw recovers the session key of p, addressed to pub, using
 // d for the private-key operation. It supports RSA (algorithms 1 and 2),
-// ECDH (18, RFC 6637: KDF and AES key unwrap) and X25519 (25, RFC 9580:
-// HKDF-SHA256 and AES key unwrap), in v3 and v6 PKESKs.
-func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *packet.PublicKey, d RawDecrypter) (*SessionKey, error) {
-	kp, err := parsePublicParams(pub)
+// ElGamal (16, when d implements ElGamalDecrypter), ECDH (18, RFC 6637: KDF
+// and AES key unwrap, NIST, brainpool and Curve25519/448 curves), X25519
+// and X448 (25 and 26, RFC 9580: HKDF and AES key unwrap), in v3 and v6
+// PKESKs.
+func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *pgp.PublicKey, d RawDecrypter) (*SessionKey, error) {
+	f, err := parsePKESKFields(p)
 	if err != nil {
 		return nil, err
 	}
-	return decryptPKESK(ctx, p, kp, pub.Fingerprint, d)
+	if pub.Algo != f.algo && !(isRSA(pub.Algo) && isRSA(f.algo)) {
+		return nil, fmt.Errorf("PKESK for algorithm %d, key %X is algorithm %d", f.algo, pub.Fingerprint, pub.Algo)
+	}
+	switch f.algo {
+	case pgp.RSA, pgp.RSAEncryptOnly:
+		m, err := d.DecryptRSA(ctx, f.mpi1)
+		if err != nil {
+			return nil, err
+		}
+		defer Wipe(m)
+		return decodeChecksummed(m, p.Version)
+	case pgp.ElGamal:
+		eg, ok := d.(ElGamalDecrypter)
+		if !ok {
+			return nil, fmt.Errorf("key %X cannot decrypt ElGamal", pub.Fingerprint)
+		}
+		m, err := eg.DecryptElGamal(ctx, f.mpi1, f.mpi2)
+		if err != nil {
+			return nil, err
+		}
+		defer Wipe(m)
+		return decodeChecksummed(m, p.Version)
+	case pgp.ECDH:
+		return decryptECDH(ctx, p, f, pub, d)
+	case pgp.X25519, pgp.X448:
+		return decryptX(ctx, p, f, pub, d)
+	}
+	return nil, fmt.Errorf("public-key algorithm %d is not supported", f.algo)
 }
 
 // KeyParams are the parts of a v4 RSA or ECDH public key that session-key
@@ -52,7 +91,7 @@ func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *packet.PublicKey, d Raw
 // fingerprint (C5), and can guess the ECDH KDF parameters from the curve.
 type KeyParams struct {
 	// Algo is the public-key algorithm: RSA (1, 2) or ECDH (18).
-	Algo packet.PublicKeyAlgorithm
+	Algo pgp.PublicKeyAlgorithm
 	// CurveOID is the ECDH curve's OID, without its length octet.
 	CurveOID []byte
 	// KDFHash and KDFCipher are the ECDH KDF parameters (RFC 9580 hash
@@ -66,130 +105,122 @@ type KeyParams struct {
 // its parameters instead of its public key packet. With wrong ECDH KDF
 // parameters the AES key unwrap fails: the error wraps ErrBadPKESK.
 func DecryptPKESKParams(ctx context.Context, p *PKESK, kp KeyParams, d RawDecrypter) (*SessionKey, error) {
-	pp := &publicParams{version: 4, algo: kp.Algo}
+	pub := &pgp.PublicKey{Version: 4, Algo: kp.Algo, Fingerprint: kp.Fingerprint}
 	switch {
 	case isRSA(kp.Algo):
-	case kp.Algo == packet.PubKeyAlgoECDH:
+	case kp.Algo == pgp.ECDH:
 		if len(kp.CurveOID) == 0 || len(kp.CurveOID) > 255 || len(kp.Fingerprint) != 20 {
 			return nil, fmt.Errorf("ECDH key %X: needs a curve OID and a 20-byte fingerprint", kp.Fingerprint)
 		}
-		pp.oid = append([]byte{byte(len(kp.CurveOID))}, kp.CurveOID...)
-		pp.montgomery = bytes.Equal(pp.oid, oidCurve25519)
-		pp.kdfHash, pp.kdfCipher = kp.KDFHash, kp.KDFCipher
+		pub.OID, pub.Curve = kp.CurveOID, pgp.CurveByOID(kp.CurveOID)
+		pub.KDFHash, pub.KDFCipher = kp.KDFHash, pgp.CipherFunction(kp.KDFCipher)
 	default:
 		return nil, fmt.Errorf("key %X: public-key algorithm %d needs the public key itself", kp.Fingerprint, kp.Algo)
 	}
-	return decryptPKESK(ctx, p, pp, kp.Fingerprint, d)
+	return DecryptPKESKRaw(ctx, p, pub, d)
 }
 
-func decryptPKESK(ctx context.Context, p *PKESK, kp *publicParams, fingerprint []byte, d RawDecrypter) (*SessionKey, error) {
-	f, err := parsePKESKFields(p)
+// decryptECDH is RFC 6637 §8: ECDH with the ephemeral key, the KDF, AES key
+// unwrap and the PKCS#5-style padding.
+func decryptECDH(ctx context.Context, p *PKESK, f *pkeskFields, pub *pgp.PublicKey, d RawDecrypter) (*SessionKey, error) {
+	eph := f.mpi1
+	montgomery := pub.Curve.Montgomery()
+	if montgomery {
+		if len(eph) != pub.Curve.Coord+1 || eph[0] != 0x40 {
+			return nil, fmt.Errorf("%w: %s ephemeral of %d bytes", ErrBadPKESK, pub.Name(), len(eph))
+		}
+		eph = eph[1:]
+	}
+	zb, err := d.ECDH(ctx, eph)
 	if err != nil {
 		return nil, err
 	}
-	if kp.algo != f.algo && !(isRSA(kp.algo) && isRSA(f.algo)) {
-		return nil, fmt.Errorf("PKESK for algorithm %d, key %X is algorithm %d", f.algo, fingerprint, kp.algo)
+	defer Wipe(zb)
+	if montgomery && allZero(zb) {
+		return nil, fmt.Errorf("%w: all-zero shared secret (low-order ephemeral key)", ErrBadPKESK)
 	}
-	switch f.algo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly:
-		m, err := d.DecryptRSA(ctx, f.mpi1)
+	// Like go-crypto, also accept the KDF input without ZB's leading
+	// zeros (old go-crypto senders) or trailing zeros (old OpenPGP.js).
+	var m []byte
+	unwrapped := false
+	for _, z := range [][]byte{zb, bytes.TrimLeft(zb, "\x00"), bytes.TrimRight(zb, "\x00")} {
+		kek, err := ecdhKEK(pub, z)
 		if err != nil {
 			return nil, err
 		}
-		defer Wipe(m)
-		return decodeChecksummed(m, p.Version)
-	case packet.PubKeyAlgoECDH:
-		eph := f.mpi1
-		if kp.montgomery {
-			if len(eph) != 33 || eph[0] != 0x40 {
-				return nil, fmt.Errorf("%w: cv25519 ephemeral of %d bytes", ErrBadPKESK, len(eph))
-			}
-			eph = eph[1:]
+		m, err = keywrap.Unwrap(kek, f.wrapped)
+		Wipe(kek)
+		if err == nil {
+			unwrapped = true
+			break
 		}
-		zb, err := d.ECDH(ctx, eph)
-		if err != nil {
-			return nil, err
+		if len(bytes.TrimLeft(zb, "\x00")) == len(zb) && len(bytes.TrimRight(zb, "\x00")) == len(zb) {
+			break // nothing to strip: no point in trying again
 		}
-		defer Wipe(zb)
-		if kp.montgomery && allZero(zb) {
-			return nil, fmt.Errorf("%w: all-zero X25519 shared secret (low-order ephemeral key)", ErrBadPKESK)
-		}
-		// Like go-crypto, also accept the KDF input without ZB's leading
-		// zeros (old go-crypto senders) or trailing zeros (old OpenPGP.js).
-		var m []byte
-		unwrapped := false
-		for _, z := range [][]byte{zb, bytes.TrimLeft(zb, "\x00"), bytes.TrimRight(zb, "\x00")} {
-			kek, err := ecdhKEK(kp, z, fingerprint)
-			if err != nil {
-				return nil, err
-			}
-			m, err = keywrap.Unwrap(kek, f.wrapped)
-			Wipe(kek)
-			if err == nil {
-				unwrapped = true
-				break
-			}
-			if len(z) == len(zb) && len(bytes.TrimLeft(zb, "\x00")) == len(zb) && len(bytes.TrimRight(zb, "\x00")) == len(zb) {
-				break // nothing to strip: no point in trying again
-			}
-		}
-		if !unwrapped || len(m) == 0 {
-			return nil, fmt.Errorf("%w: AES key unwrap failed (wrong key or corrupt message)", ErrBadPKESK)
-		}
-		defer Wipe(m)
-		n := int(m[len(m)-1])
-		if n == 0 || n > len(m) || !bytes.Equal(m[len(m)-n:], bytes.Repeat([]byte{byte(n)}, n)) {
-			return nil, fmt.Errorf("%w: bad padding", ErrBadPKESK)
-		}
-		return decodeChecksummed(m[:len(m)-n], p.Version)
-	case packet.PubKeyAlgoX25519:
-		if len(kp.x25519) != 32 {
-			return nil, fmt.Errorf("X25519 key %X has a %d-byte public key", fingerprint, len(kp.x25519))
-		}
-		shared, err := d.ECDH(ctx, f.mpi1)
-		if err != nil {
-			return nil, err
-		}
-		defer Wipe(shared)
-		if len(shared) != 32 {
-			return nil, fmt.Errorf("%w: X25519 shared secret of %d bytes", ErrBadPKESK, len(shared))
-		}
-		if allZero(shared) {
-			return nil, fmt.Errorf("%w: all-zero X25519 shared secret (low-order ephemeral key)", ErrBadPKESK)
-		}
-		ikm := make([]byte, 0, 96)
-		ikm = append(append(append(ikm, f.mpi1...), kp.x25519...), shared...)
-		defer Wipe(ikm)
-		kek, err := hkdf.Key(sha256.New, ikm, nil, "OpenPGP X25519", 16)
-		if err != nil {
-			return nil, err
-		}
-		defer Wipe(kek)
-		key, err := keywrap.Unwrap(kek, f.wrapped)
-		if err != nil {
-			return nil, fmt.Errorf("%w: AES key unwrap failed (wrong key or corrupt message)", ErrBadPKESK)
-		}
-		sk := &SessionKey{Key: key}
-		if p.Version == 3 {
-			sk.Cipher = packet.CipherFunction(f.cipher)
-			switch sk.Cipher {
-			case packet.CipherAES128, packet.CipherAES192, packet.CipherAES256:
-			default:
-				sk.Wipe()
-				return nil, fmt.Errorf("%w: v3 X25519 PKESK names cipher %d, not AES", ErrBadPKESK, f.cipher)
-			}
-			if len(key) != sk.Cipher.KeySize() {
-				sk.Wipe()
-				return nil, fmt.Errorf("%w: %d-byte key for cipher %d", ErrBadPKESK, len(key), f.cipher)
-			}
-		}
-		return sk, nil
 	}
-	return nil, fmt.Errorf("public-key algorithm %d is not supported by this key", f.algo)
+	if !unwrapped || len(m) == 0 {
+		return nil, fmt.Errorf("%w: AES key unwrap failed (wrong key or corrupt message)", ErrBadPKESK)
+	}
+	defer Wipe(m)
+	n := int(m[len(m)-1])
+	if n == 0 || n > len(m) || !bytes.Equal(m[len(m)-n:], bytes.Repeat([]byte{byte(n)}, n)) {
+		return nil, fmt.Errorf("%w: bad padding", ErrBadPKESK)
+	}
+	return decodeChecksummed(m[:len(m)-n], p.Version)
 }
 
-func isRSA(a packet.PublicKeyAlgorithm) bool {
-	return a == packet.PubKeyAlgoRSA || a == packet.PubKeyAlgoRSAEncryptOnly
+// decryptX is RFC 9580 §5.1.6 and §5.1.7: X25519 or X448, HKDF (SHA-256 or
+// SHA-512) over ephemeral ‖ recipient key ‖ shared secret, AES key unwrap.
+func decryptX(ctx context.Context, p *PKESK, f *pkeskFields, pub *pgp.PublicKey, d RawDecrypter) (*SessionKey, error) {
+	name, size, keyLen, info := "X25519", 32, 16, "OpenPGP X25519"
+	h := sha256.New
+	if f.algo == pgp.X448 {
+		name, size, keyLen, info = "X448", 56, 32, "OpenPGP X448"
+		h = func() hash.Hash { return sha512.New() }
+	}
+	if len(pub.Point) != size {
+		return nil, fmt.Errorf("%s key %X has a %d-byte public key", name, pub.Fingerprint, len(pub.Point))
+	}
+	shared, err := d.ECDH(ctx, f.mpi1)
+	if err != nil {
+		return nil, err
+	}
+	defer Wipe(shared)
+	if len(shared) != size {
+		return nil, fmt.Errorf("%w: %s shared secret of %d bytes", ErrBadPKESK, name, len(shared))
+	}
+	if allZero(shared) {
+		return nil, fmt.Errorf("%w: all-zero %s shared secret (low-order ephemeral key)", ErrBadPKESK, name)
+	}
+	ikm := make([]byte, 0, 3*size)
+	ikm = append(append(append(ikm, f.mpi1...), pub.Point...), shared...)
+	defer Wipe(ikm)
+	kek, err := hkdf.Key(h, ikm, nil, info, keyLen)
+	if err != nil {
+		return nil, err
+	}
+	defer Wipe(kek)
+	key, err := keywrap.Unwrap(kek, f.wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("%w: AES key unwrap failed (wrong key or corrupt message)", ErrBadPKESK)
+	}
+	sk := &SessionKey{Key: key}
+	if p.Version == 3 {
+		sk.Cipher = pgp.CipherFunction(f.cipher)
+		if !sk.Cipher.IsAES() {
+			sk.Wipe()
+			return nil, fmt.Errorf("%w: v3 %s PKESK names cipher %d, not AES", ErrBadPKESK, name, f.cipher)
+		}
+		if len(key) != sk.Cipher.KeySize() {
+			sk.Wipe()
+			return nil, fmt.Errorf("%w: %d-byte key for cipher %d", ErrBadPKESK, len(key), f.cipher)
+		}
+	}
+	return sk, nil
+}
+
+func isRSA(a pgp.PublicKeyAlgorithm) bool {
+	return a == pgp.RSA || a == pgp.RSAEncryptOnly
 }
 
 // decodeChecksummed splits `[algo ‖] key ‖ checksum(2)`: v3 PKESKs carry
@@ -200,7 +231,7 @@ func decodeChecksummed(m []byte, version int) (*SessionKey, error) {
 		if len(m) < 1 {
 			return nil, fmt.Errorf("%w: empty", ErrBadPKESK)
 		}
-		sk.Cipher = packet.CipherFunction(m[0])
+		sk.Cipher = pgp.CipherFunction(m[0])
 		m = m[1:]
 		if sk.Cipher.KeySize() == 0 {
 			return nil, fmt.Errorf("%w: unknown cipher %d (wrong key?)", ErrBadPKESK, sk.Cipher)
@@ -227,34 +258,36 @@ func decodeChecksummed(m []byte, version int) (*SessionKey, error) {
 
 // ecdhKEK is RFC 6637 §7: Hash(00 00 00 01 ‖ ZB ‖ Param)[:keylen], with
 // Param = OID (with length) ‖ 12 ‖ 03 01 hash cipher ‖ "Anonymous Sender    " ‖ fingerprint.
-func ecdhKEK(kp *publicParams, zb, fingerprint []byte) ([]byte, error) {
-	h, ok := kdfHashes[kp.kdfHash]
+func ecdhKEK(pub *pgp.PublicKey, zb []byte) ([]byte, error) {
+	h, ok := kdfHashes[pub.KDFHash]
 	if !ok || !h.Available() {
-		return nil, fmt.Errorf("ECDH key names unsupported KDF hash %d", kp.kdfHash)
+		return nil, fmt.Errorf("ECDH key %X names unsupported KDF hash %d", pub.Fingerprint, pub.KDFHash)
 	}
-	keyLen, ok := kdfCiphers[kp.kdfCipher]
+	keyLen, ok := kdfCiphers[pub.KDFCipher]
 	if !ok {
-		return nil, fmt.Errorf("ECDH key names unsupported key-wrap cipher %d", kp.kdfCipher)
+		return nil, fmt.Errorf("ECDH key %X names unsupported key-wrap cipher %d", pub.Fingerprint, pub.KDFCipher)
 	}
-	if kp.version == 5 {
+	fingerprint := pub.Fingerprint
+	if pub.Version == 5 {
 		fingerprint = fingerprint[:20]
 	}
 	hh := h.New()
 	hh.Write([]byte{0, 0, 0, 1})
 	hh.Write(zb)
-	hh.Write(kp.oid)
-	hh.Write([]byte{18, 3, 1, kp.kdfHash, kp.kdfCipher})
+	hh.Write([]byte{byte(len(pub.OID))})
+	hh.Write(pub.OID)
+	hh.Write([]byte{18, 3, 1, pub.KDFHash, byte(pub.KDFCipher)})
 	hh.Write([]byte("Anonymous Sender    "))
 	hh.Write(fingerprint)
 	mb := hh.Sum(nil)
 	if len(mb) < keyLen {
-		return nil, fmt.Errorf("ECDH KDF hash %d is shorter than the %d-byte key", kp.kdfHash, keyLen)
+		return nil, fmt.Errorf("ECDH KDF hash %d is shorter than the %d-byte key", pub.KDFHash, keyLen)
 	}
 	return mb[:keyLen], nil
 }
 
 var kdfHashes = map[byte]crypto.Hash{8: crypto.SHA256, 9: crypto.SHA384, 10: crypto.SHA512}
-var kdfCiphers = map[byte]int{7: 16, 8: 24, 9: 32}
+var kdfCiphers = map[pgp.CipherFunction]int{pgp.CipherAES128: 16, pgp.CipherAES192: 24, pgp.CipherAES256: 32}
 
 func allZero(b []byte) bool {
 	var acc byte
@@ -266,8 +299,9 @@ func allZero(b []byte) bool {
 
 // pkeskFields are the algorithm-specific fields of a PKESK body.
 type pkeskFields struct {
-	algo    packet.PublicKeyAlgorithm
-	mpi1    []byte // RSA ciphertext, ECDH ephemeral point (MPI value), or X25519 ephemeral
+	algo    pgp.PublicKeyAlgorithm
+	mpi1    []byte // RSA ciphertext, ElGamal c1, ECDH ephemeral point (MPI value), or X25519/X448 ephemeral
+	mpi2    []byte // ElGamal c2
 	wrapped []byte // ECDH / X25519 wrapped session key
 	cipher  byte   // v3 X25519: cipher octet
 }
@@ -295,32 +329,49 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 	if len(b) < 1 {
 		return nil, bad("no algorithm")
 	}
-	f := &pkeskFields{algo: packet.PublicKeyAlgorithm(b[0])}
+	f := &pkeskFields{algo: pgp.PublicKeyAlgorithm(b[0])}
 	b = b[1:]
 	switch f.algo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly:
+	case pgp.RSA, pgp.RSAEncryptOnly:
 		v, _, err := readMPI(b)
 		if err != nil {
 			return nil, bad(err.Error())
 		}
 		f.mpi1 = v
-	case packet.PubKeyAlgoECDH:
+	case pgp.ElGamal:
+		v, rest, err := readMPI(b)
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		w, _, err := readMPI(rest)
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		f.mpi1, f.mpi2 = v, w
+	case pgp.ECDH:
 		v, rest, err := readMPI(b)
 		if err != nil {
 			return nil, bad(err.Error())
 		}
 		f.mpi1 = v
+		if len(rest) > 0 && rest[0] == 0xFF {
+			return nil, bad("unsupported wrapped key length 255 (reserved for extensions)")
+		}
 		if len(rest) < 1 || len(rest) < 1+int(rest[0]) || rest[0] < 24 {
 			return nil, bad("wrapped key")
 		}
 		f.wrapped = rest[1 : 1+int(rest[0])]
-	case packet.PubKeyAlgoX25519:
-		if len(b) < 33 {
-			return nil, bad("truncated X25519 fields")
+	case pgp.X25519, pgp.X448:
+		size := 32
+		if f.algo == pgp.X448 {
+			size = 56
 		}
-		f.mpi1 = b[:32]
-		n := int(b[32])
-		rest := b[33:]
+		if len(b) < size+1 {
+			return nil, bad("truncated ephemeral key")
+		}
+		f.mpi1 = b[:size]
+		n := int(b[size])
+		rest := b[size+1:]
 		if len(rest) < n {
 			return nil, bad("truncated wrapped key")
 		}
@@ -337,7 +388,7 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 		}
 		f.wrapped = rest
 	default:
-		return nil, fmt.Errorf("PKESK for %s uses public-key algorithm %d, which keyunlock cannot decrypt with a card", p.Recipient(), f.algo)
+		return nil, fmt.Errorf("PKESK for %s uses public-key algorithm %d, which keyunlock does not support", p.Recipient(), f.algo)
 	}
 	return f, nil
 }
@@ -352,95 +403,4 @@ func readMPI(b []byte) (value, rest []byte, err error) {
 		return nil, nil, errors.New("truncated MPI")
 	}
 	return b[2 : 2+n], b[2+n:], nil
-}
-
-// publicParams are the parts of a public key the session-key derivation needs.
-type publicParams struct {
-	version            int
-	algo               packet.PublicKeyAlgorithm
-	oid                []byte // ECDH: OID with its length octet
-	montgomery         bool   // ECDH on Curve25519
-	kdfHash, kdfCipher byte
-	x25519             []byte
-}
-
-var oidCurve25519 = []byte{0x0A, 0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01}
-
-// parsePublicParams takes the key's own serialisation apart: go-crypto does
-// not export the OID and KDF fields.
-func parsePublicParams(pub *packet.PublicKey) (*publicParams, error) {
-	var buf bytes.Buffer
-	if err := pub.Serialize(&buf); err != nil {
-		return nil, fmt.Errorf("key %X: %w", pub.Fingerprint, err)
-	}
-	body, err := packetBody(buf.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("key %X: %w", pub.Fingerprint, err)
-	}
-	bad := fmt.Errorf("key %X: malformed public key packet", pub.Fingerprint)
-	if len(body) < 6 {
-		return nil, bad
-	}
-	kp := &publicParams{version: int(body[0])}
-	b := body[5:]
-	kp.algo = packet.PublicKeyAlgorithm(b[0])
-	b = b[1:]
-	if kp.version >= 5 {
-		if len(b) < 4 {
-			return nil, bad
-		}
-		b = b[4:]
-	}
-	switch kp.algo {
-	case packet.PubKeyAlgoECDH:
-		if len(b) < 1 || len(b) < 1+int(b[0]) {
-			return nil, bad
-		}
-		kp.oid = b[:1+int(b[0])]
-		kp.montgomery = bytes.Equal(kp.oid, oidCurve25519)
-		_, rest, err := readMPI(b[1+int(b[0]):])
-		if err != nil || len(rest) < 4 || rest[0] < 3 || rest[1] != 1 {
-			return nil, bad
-		}
-		kp.kdfHash, kp.kdfCipher = rest[2], rest[3]
-	case packet.PubKeyAlgoX25519:
-		if len(b) < 32 {
-			return nil, bad
-		}
-		kp.x25519 = b[:32]
-	}
-	return kp, nil
-}
-
-// packetBody strips a new-format packet header.
-func packetBody(p []byte) ([]byte, error) {
-	if len(p) < 2 || p[0]&0xC0 != 0xC0 {
-		return nil, errors.New("unexpected packet header")
-	}
-	switch l := p[1]; {
-	case l < 192:
-		if len(p) < 2+int(l) {
-			break
-		}
-		return p[2 : 2+int(l)], nil
-	case l < 224:
-		if len(p) < 3 {
-			break
-		}
-		n := (int(l)-192)<<8 + int(p[2]) + 192
-		if len(p) < 3+n {
-			break
-		}
-		return p[3 : 3+n], nil
-	case l == 255:
-		if len(p) < 6 {
-			break
-		}
-		n := int(binary.BigEndian.Uint32(p[2:6]))
-		if n < 0 || len(p) < 6+n {
-			break
-		}
-		return p[6 : 6+n], nil
-	}
-	return nil, errors.New("truncated packet")
 }

@@ -13,6 +13,8 @@ import (
 	gcecdh "github.com/ProtonMail/go-crypto/openpgp/ecdh"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/ProtonMail/go-crypto/openpgp/x25519"
+	"github.com/ProtonMail/go-crypto/openpgp/x448"
+	circlx448 "github.com/cloudflare/circl/dh/x448"
 )
 
 // softRaw computes the raw private-key operations from a go-crypto private
@@ -38,6 +40,14 @@ func (s *softRaw) ECDH(_ context.Context, eph []byte) ([]byte, error) {
 	switch k := s.priv.PrivateKey.(type) {
 	case *x25519.PrivateKey:
 		return x25519Shared(s.t, k.Secret, eph), nil
+	case *x448.PrivateKey:
+		var z, sec, pub circlx448.Key
+		copy(sec[:], k.Secret)
+		copy(pub[:], eph)
+		if !circlx448.Shared(&z, &sec, &pub) {
+			return make([]byte, 56), nil
+		}
+		return z[:], nil
 	case *gcecdh.PrivateKey:
 		if strings.Contains(s.t.Name(), "brainpool") {
 			// The standard library lacks brainpool; use go-crypto's curve.
@@ -130,6 +140,8 @@ func TestDecryptPKESKRawAgainstGoCrypto(t *testing.T) {
 		{"x25519-v6", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519, V6Keys: true}},
 		{"x25519-v4", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519}},
 		{"rsa3072-v6", &packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 3072, V6Keys: true}},
+		{"x448-v6", &packet.Config{Algorithm: packet.PubKeyAlgoEd448, V6Keys: true}},
+		{"x448-v4", &packet.Config{Algorithm: packet.PubKeyAlgoEd448}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := openpgp.NewEntity("card", "", "card@example.org", tc.cfg)
@@ -142,14 +154,14 @@ func TestDecryptPKESKRawAgainstGoCrypto(t *testing.T) {
 				if !p.Matches(sub.PublicKey.Fingerprint, sub.PublicKey.KeyId) {
 					t.Fatalf("PKESK for %s, subkey %X", p.Recipient(), sub.PublicKey.Fingerprint)
 				}
-				sk, err := DecryptPKESKRaw(context.Background(), p, sub.PublicKey, &softRaw{t: t, priv: sub.PrivateKey})
+				sk, err := DecryptPKESKRaw(context.Background(), p, pgpKey(sub.PublicKey), &softRaw{t: t, priv: sub.PrivateKey})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if err := ek.Decrypt(sub.PrivateKey, nil); err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(sk.Key, ek.Key) || sk.Cipher != cipherOf(ek, p) {
+				if !bytes.Equal(sk.Key, ek.Key) || packet.CipherFunction(sk.Cipher) != cipherOf(ek, p) {
 					t.Fatalf("session key %X/%d, go-crypto %X/%d", sk.Key, sk.Cipher, ek.Key, ek.CipherFunc)
 				}
 			}
@@ -177,24 +189,24 @@ func TestDecryptPKESKRawRejects(t *testing.T) {
 	sub := e.Subkeys[0]
 	p, _ := pkeskTo(t, e, nil)
 	// The wrong private key: the unwrap fails.
-	if _, err := DecryptPKESKRaw(ctx, p, sub.PublicKey, &softRaw{t: t, priv: other.Subkeys[0].PrivateKey}); !errors.Is(err, ErrBadPKESK) {
+	if _, err := DecryptPKESKRaw(ctx, p, pgpKey(sub.PublicKey), &softRaw{t: t, priv: other.Subkeys[0].PrivateKey}); !errors.Is(err, ErrBadPKESK) {
 		t.Errorf("wrong key: %v", err)
 	}
 	// A card answering an all-zero X25519 output.
-	if _, err := DecryptPKESKRaw(ctx, p, sub.PublicKey, &softRaw{t: t, priv: sub.PrivateKey, zero: true}); err == nil || !strings.Contains(err.Error(), "all-zero") {
+	if _, err := DecryptPKESKRaw(ctx, p, pgpKey(sub.PublicKey), &softRaw{t: t, priv: sub.PrivateKey, zero: true}); err == nil || !strings.Contains(err.Error(), "all-zero") {
 		t.Errorf("all-zero secret: %v", err)
 	}
 	// A corrupted wrapped key.
 	bad := *p
 	bad.Body = bytes.Clone(p.Body)
 	bad.Body[len(bad.Body)-3] ^= 1
-	if _, err := DecryptPKESKRaw(ctx, &bad, sub.PublicKey, &softRaw{t: t, priv: sub.PrivateKey}); !errors.Is(err, ErrBadPKESK) {
+	if _, err := DecryptPKESKRaw(ctx, &bad, pgpKey(sub.PublicKey), &softRaw{t: t, priv: sub.PrivateKey}); !errors.Is(err, ErrBadPKESK) {
 		t.Errorf("corrupt: %v", err)
 	}
 	// Truncated bodies never panic and always fail.
 	for n := 0; n < len(p.Body); n++ {
 		tr := &PKESK{Version: p.Version, Body: p.Body[:n]}
-		if _, err := DecryptPKESKRaw(ctx, tr, sub.PublicKey, &softRaw{t: t, priv: sub.PrivateKey}); err == nil {
+		if _, err := DecryptPKESKRaw(ctx, tr, pgpKey(sub.PublicKey), &softRaw{t: t, priv: sub.PrivateKey}); err == nil {
 			t.Fatalf("truncated to %d bytes: decrypted", n)
 		}
 	}
@@ -204,7 +216,7 @@ func TestDecryptPKESKRawRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	p6, _ := pkeskTo(t, e6, nil)
-	if _, err := DecryptPKESKRaw(ctx, p6, e6.Subkeys[0].PublicKey, &softRaw{t: t, priv: e6.Subkeys[0].PrivateKey, zero: true}); err == nil || !strings.Contains(err.Error(), "all-zero") {
+	if _, err := DecryptPKESKRaw(ctx, p6, pgpKey(e6.Subkeys[0].PublicKey), &softRaw{t: t, priv: e6.Subkeys[0].PrivateKey, zero: true}); err == nil || !strings.Contains(err.Error(), "all-zero") {
 		t.Errorf("v6 all-zero secret: %v", err)
 	}
 }

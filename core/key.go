@@ -3,7 +3,7 @@ package core
 import (
 	"context"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // LockKind says what a key needs before it can be used.
@@ -57,7 +57,7 @@ type Key interface {
 	// KeyID is the OpenPGP key ID.
 	KeyID() uint64
 	// PublicKey is the public part, used for algorithm checks and KDF parameters.
-	PublicKey() *packet.PublicKey
+	PublicKey() *pgp.PublicKey
 	// Source says where the key lives, e.g. "file /etc/keyunlock/root.key" or "card 0006:23852774".
 	Source() string
 	// CanDecrypt reports whether the key may decrypt session keys.
@@ -85,7 +85,7 @@ type Key interface {
 type SessionKey struct {
 	// Cipher is the symmetric algorithm named in a v3 PKESK, or 0 for a v6
 	// PKESK, where the SEIPDv2 packet names it.
-	Cipher packet.CipherFunction
+	Cipher pgp.CipherFunction
 	// Key is the session key itself. Callers zero it with Wipe when done.
 	Key []byte
 }

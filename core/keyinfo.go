@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // KeyDescriber is optionally implemented by a Key that knows more about
@@ -21,18 +21,18 @@ type KeyDescriber interface {
 // take the algorithm from it and never call PublicKey.
 type LazyPublicKey interface {
 	// PublicKeyAlgorithm is the key's OpenPGP public-key algorithm.
-	PublicKeyAlgorithm() packet.PublicKeyAlgorithm
+	PublicKeyAlgorithm() pgp.PublicKeyAlgorithm
 	// AlgorithmName names the algorithm as AlgorithmName does ("cv25519", "rsa2048").
 	AlgorithmName() string
 }
 
 // keyAlgorithm is k's public-key algorithm, and false when it is unknown.
-func keyAlgorithm(k Key) (packet.PublicKeyAlgorithm, bool) {
+func keyAlgorithm(k Key) (pgp.PublicKeyAlgorithm, bool) {
 	if l, ok := k.(LazyPublicKey); ok {
 		return l.PublicKeyAlgorithm(), true
 	}
 	if pub := k.PublicKey(); pub != nil {
-		return pub.PubKeyAlgo, true
+		return pub.Algo, true
 	}
 	return 0, false
 }

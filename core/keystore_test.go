@@ -5,11 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 var ctx = context.Background()
@@ -68,7 +67,7 @@ func TestKeystoreNoKeyReasons(t *testing.T) {
 	kc.failWith = errors.New("boom")
 	// D's key ID with an RSA algorithm: a wrong-algorithm candidate.
 	kd := keyOf(t, d, "file d")
-	pk[3].Algo = packet.PubKeyAlgoRSA
+	pk[3].Algo = pgp.RSA
 
 	ks := NewKeystore(backendOf(ka, kb, kc, kd), &testBackend{devs: []Device{&testDevice{id: "file broken.asc", err: errors.New("permission denied")}}})
 	_, err := ks.DecryptPKESKs(ctx, pk)

@@ -2,6 +2,9 @@ package core
 
 import (
 	"bytes"
+	"compress/bzip2"
+	"compress/flate"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Message is a decrypted, integrity-checked OpenPGP message.
@@ -186,61 +188,103 @@ func trailing(s *packetScanner) error {
 // decryptData decrypts the encrypted data packet, checks its integrity and
 // unpacks the literal data. Nothing is returned unless everything verified.
 func decryptData(pkt []byte, sk SessionKey, max int64) (plain []byte, name string, err error) {
-	p, err := packet.Read(bytes.NewReader(pkt))
-	if err != nil {
-		return nil, "", fmt.Errorf("malformed encrypted data packet: %v", err)
+	s := &packetScanner{data: pkt, max: max}
+	p, ok, err := s.next()
+	if err != nil || !ok || len(p.body) < 1 {
+		return nil, "", fmt.Errorf("malformed encrypted data packet")
 	}
-	var rc io.ReadCloser
+	var inner []byte
 	integrity := "MDC"
-	switch d := p.(type) {
-	case *packet.SymmetricallyEncrypted:
-		if d.Version == 2 {
-			integrity = "AEAD"
-		} else if sk.Cipher == 0 {
+	switch {
+	case p.tag == tagAEAD:
+		integrity = "AEAD"
+		inner, err = decryptAEADLegacy(p.body, sk)
+	case p.body[0] == 1:
+		if sk.Cipher == 0 {
 			return nil, "", fmt.Errorf("malformed message: a version 6 session key with a version 1 encrypted data packet")
 		}
-		rc, err = d.Decrypt(sk.Cipher, sk.Key)
-	case *packet.AEADEncrypted:
+		inner, err = decryptSEIPDv1(p.body[1:], sk)
+	case p.body[0] == 2:
 		integrity = "AEAD"
-		rc, err = d.Decrypt(sk.Cipher, sk.Key)
+		inner, err = decryptSEIPDv2(p.body[1:], sk)
 	default:
-		return nil, "", fmt.Errorf("malformed encrypted data packet")
+		return nil, "", fmt.Errorf("cannot decrypt the data: unsupported encrypted data packet version %d", p.body[0])
+	}
+	if errors.Is(err, errTagMismatch) {
+		return nil, "", fmt.Errorf("%w (%s): the file is corrupted or was tampered with", ErrIntegrity, integrity)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot decrypt the data: %v", err)
 	}
-	inner, rerr := readCapped(rc, max+64)
-	cerr := rc.Close()
-	if rerr != nil && !errors.Is(rerr, errCapped) || cerr != nil {
-		Wipe(inner)
-		return nil, "", fmt.Errorf("%w (%s): the file is corrupted or was tampered with", ErrIntegrity, integrity)
-	}
-	if rerr != nil {
-		Wipe(inner)
+	defer Wipe(inner)
+	if int64(len(inner)) > max+64 {
 		return nil, "", fmt.Errorf("the decrypted data is larger than the %s limit", sizeName(max))
 	}
-	defer Wipe(inner)
 	return unpack(inner, max, 0)
+}
+
+// Compression algorithms of the compressed data packet (RFC 9580 §9.4).
+const (
+	compressNone  = 0
+	compressZIP   = 1
+	compressZLIB  = 2
+	compressBZIP2 = 3
+)
+
+// decompressor returns a reader of the decompressed contents of a
+// compressed data packet body.
+func decompressor(body []byte) (io.Reader, error) {
+	if len(body) < 1 {
+		return nil, errors.New("empty compressed data packet")
+	}
+	r := bytes.NewReader(body[1:])
+	switch body[0] {
+	case compressNone:
+		return r, nil
+	case compressZIP:
+		return flate.NewReader(r), nil
+	case compressZLIB:
+		return zlib.NewReader(r)
+	case compressBZIP2:
+		return bzip2.NewReader(r), nil
+	}
+	return nil, fmt.Errorf("unsupported compression algorithm %d", body[0])
+}
+
+// literalData splits a literal data packet body (RFC 9580 §5.9): format,
+// file name, date, data.
+func literalData(body []byte) (data []byte, name string, err error) {
+	if len(body) < 2 || len(body) < 2+int(body[1])+4 {
+		return nil, "", errors.New("truncated literal data header")
+	}
+	n := int(body[1])
+	return body[2+n+4:], string(body[2 : 2+n]), nil
 }
 
 // unpack parses the authenticated inner packets: compressed data (at most
 // two levels), one-pass signatures and signatures (skipped), literal data.
 func unpack(inner []byte, max int64, depth int) ([]byte, string, error) {
-	r := bytes.NewReader(inner)
+	// The inner packets are in memory already: a length past their end is
+	// a truncated (malformed) packet, not one above a size limit.
+	s := &packetScanner{data: inner, max: 1 << 62}
 	for {
-		p, err := packet.Read(r)
-		if err == io.EOF {
-			return nil, "", fmt.Errorf("malformed message: no literal data inside the encrypted data")
-		}
+		p, ok, err := s.next()
 		if err != nil {
 			return nil, "", fmt.Errorf("malformed message contents: %v", err)
 		}
-		switch d := p.(type) {
-		case *packet.Compressed:
+		if !ok {
+			return nil, "", fmt.Errorf("malformed message: no literal data inside the encrypted data")
+		}
+		switch p.tag {
+		case tagCompressed:
 			if depth >= 2 {
 				return nil, "", fmt.Errorf("malformed message: compressed data nested too deeply")
 			}
-			body, err := readCapped(d.Body, max)
+			r, err := decompressor(p.body)
+			if err != nil {
+				return nil, "", fmt.Errorf("malformed message contents: %v", err)
+			}
+			body, err := readCapped(r, max)
 			if errors.Is(err, errCapped) {
 				Wipe(body)
 				return nil, "", fmt.Errorf("the message decompresses to more than the %s limit (a compression bomb?)", sizeName(max))
@@ -252,32 +296,29 @@ func unpack(inner []byte, max int64, depth int) ([]byte, string, error) {
 			plain, name, err := unpack(body, max, depth+1)
 			Wipe(body)
 			if err == nil {
-				err = onlySignaturesLeft(inner[len(inner)-r.Len():], max)
+				err = onlySignaturesLeft(inner[s.off:], max)
 			}
 			if err != nil {
 				Wipe(plain)
 				return nil, "", err
 			}
 			return plain, name, nil
-		case *packet.LiteralData:
-			body, err := readCapped(d.Body, max)
-			if errors.Is(err, errCapped) {
-				Wipe(body)
-				return nil, "", fmt.Errorf("the literal data is larger than the %s limit", sizeName(max))
-			}
+		case tagLiteral:
+			data, name, err := literalData(p.body)
 			if err != nil {
-				Wipe(body)
 				return nil, "", fmt.Errorf("malformed literal data: %v", err)
 			}
-			if err := onlySignaturesLeft(inner[len(inner)-r.Len():], max); err != nil {
-				Wipe(body)
+			if int64(len(data)) > max {
+				return nil, "", fmt.Errorf("the literal data is larger than the %s limit", sizeName(max))
+			}
+			if err := onlySignaturesLeft(inner[s.off:], max); err != nil {
 				return nil, "", err
 			}
-			return body, d.FileName, nil
-		case *packet.OnePassSignature, *packet.Signature:
+			return bytes.Clone(data), name, nil
+		case tagOnePass, tagSignature:
 			// keyfiles are not signature-checked; skip.
 		default:
-			return nil, "", fmt.Errorf("malformed message: unexpected %T inside the encrypted data", p)
+			return nil, "", fmt.Errorf("malformed message: unexpected %s packet inside the encrypted data", tagName(p.tag))
 		}
 	}
 }

@@ -5,35 +5,72 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // PKESK is one public-key encrypted session key packet (tag 1), kept as its
-// raw body so that it can be sent to the daemon, parsed again by go-crypto,
-// or taken apart by a card backend.
+// raw body so that it can be sent to the daemon or taken apart by the
+// session-key derivation (DecryptPKESKRaw).
 type PKESK struct {
-	Version     int                       // 3 or 6
-	KeyID       uint64                    // 0 for an anonymous (wildcard) recipient
-	KeyVersion  int                       // v6 PKESK only: 4 or 6, 0 when anonymous
-	Fingerprint []byte                    // v6 PKESK only; nil when anonymous
-	Algo        packet.PublicKeyAlgorithm // the recipient's public-key algorithm
-	Body        []byte                    // the packet body, without the packet header
+	Version     int                    // 3 or 6
+	KeyID       uint64                 // 0 for an anonymous (wildcard) recipient
+	KeyVersion  int                    // v6 PKESK only: 4 or 6, 0 when anonymous
+	Fingerprint []byte                 // v6 PKESK only; nil when anonymous
+	Algo        pgp.PublicKeyAlgorithm // the recipient's public-key algorithm
+	Body        []byte                 // the packet body, without the packet header
 }
 
-// ParsePKESK parses the body of a PKESK packet.
+// ParsePKESK parses the body of a PKESK packet (RFC 9580 §5.1): the
+// version, the recipient and the algorithm, and checks that the
+// algorithm-specific fields are well formed for the algorithms keyunlock
+// decrypts. A PKESK for another algorithm parses; no key will decrypt it.
 func ParsePKESK(body []byte) (*PKESK, error) {
-	ek, err := parseEncryptedKey(body)
-	if err != nil {
+	bad := func(what string) error { return fmt.Errorf("malformed PKESK packet: %s", what) }
+	if len(body) < 1 {
+		return nil, bad("empty")
+	}
+	p := &PKESK{Version: int(body[0])}
+	b := body[1:]
+	switch p.Version {
+	case 3:
+		if len(b) < 9 {
+			return nil, bad("truncated header")
+		}
+		p.KeyID = binary.BigEndian.Uint64(b)
+		b = b[8:]
+	case 6:
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return nil, bad("truncated header")
+		}
+		n := int(b[0])
+		if n > 0 {
+			p.KeyVersion = int(b[1])
+			switch {
+			case p.KeyVersion == 4 && n == 21:
+				p.Fingerprint = bytes.Clone(b[2:22])
+				p.KeyID = binary.BigEndian.Uint64(p.Fingerprint[12:])
+			case p.KeyVersion == 6 && n == 33:
+				p.Fingerprint = bytes.Clone(b[2:34])
+				p.KeyID = binary.BigEndian.Uint64(p.Fingerprint)
+			case p.KeyVersion != 4 && p.KeyVersion != 6:
+				return nil, fmt.Errorf("malformed PKESK packet: unsupported recipient key version %d", p.KeyVersion)
+			default:
+				return nil, bad(fmt.Sprintf("a %d-byte recipient field for a version %d key", n, p.KeyVersion))
+			}
+		}
+		b = b[1+n:]
+		if len(b) < 1 {
+			return nil, bad("truncated header")
+		}
+	default:
+		return nil, fmt.Errorf("malformed PKESK packet: unsupported PKESK version %d", p.Version)
+	}
+	p.Algo = pgp.PublicKeyAlgorithm(b[0])
+	p.Body = bytes.Clone(body)
+	if _, err := parsePKESKFields(p); err != nil && p.Algo.CanEncrypt() {
 		return nil, err
 	}
-	return &PKESK{
-		Version:     ek.Version,
-		KeyID:       ek.KeyId,
-		KeyVersion:  ek.KeyVersion,
-		Fingerprint: ek.KeyFingerprint,
-		Algo:        ek.Algo,
-		Body:        bytes.Clone(body),
-	}, nil
+	return p, nil
 }
 
 // Anonymous reports whether the PKESK hides its recipient (key ID 0), in
@@ -52,12 +89,6 @@ func (p *PKESK) Matches(fpr []byte, keyID uint64) bool {
 		return bytes.Equal(p.Fingerprint, fpr)
 	}
 	return p.KeyID == keyID
-}
-
-// Packet parses the body again into a fresh go-crypto EncryptedKey, which a
-// soft key can pass to EncryptedKey.Decrypt.
-func (p *PKESK) Packet() (*packet.EncryptedKey, error) {
-	return parseEncryptedKey(p.Body)
 }
 
 // Recipient names the recipient as users see it: the fingerprint when the
@@ -87,17 +118,4 @@ func (p *PKESK) Serialize() []byte {
 		binary.BigEndian.PutUint32(hdr[2:], uint32(n))
 	}
 	return append(hdr, p.Body...)
-}
-
-func parseEncryptedKey(body []byte) (*packet.EncryptedKey, error) {
-	pk := &PKESK{Body: body}
-	pkt, err := packet.Read(bytes.NewReader(pk.Serialize()))
-	if err != nil {
-		return nil, fmt.Errorf("malformed PKESK packet: %w", err)
-	}
-	ek, ok := pkt.(*packet.EncryptedKey)
-	if !ok {
-		return nil, fmt.Errorf("malformed PKESK packet")
-	}
-	return ek, nil
 }

@@ -33,7 +33,7 @@ func RecipientKeys(data []byte, name string, now time.Time) ([]*pgp.PublicKey, e
 }
 
 // unsupportedHint follows errors about signatures keyunlock cannot check.
-const unsupportedHint = "keyunlock checks RSA, ECDSA (NIST and brainpool curves) and Ed25519 signatures; use a certificate whose primary key is one of those"
+const unsupportedHint = "keyunlock checks RSA, ECDSA (NIST and brainpool curves), Ed25519 and Ed448 signatures; use a certificate whose primary key is one of those"
 
 // certKeys returns the valid encryption keys of one certificate.
 func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
@@ -67,7 +67,9 @@ func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
 		if !sig.HasFlags || sig.Flags&(pgp.FlagEncryptComms|pgp.FlagEncryptStorage) == 0 {
 			continue
 		}
-		switch {
+		switch err := pgp.CheckEncryptable(s.Key); {
+		case err != nil:
+			skipped = append(skipped, fmt.Sprintf("subkey %X: %v", s.Key.Fingerprint, err))
 		case c.SubkeyRevoked(s, now):
 			skipped = append(skipped, fmt.Sprintf("subkey %X is revoked", s.Key.Fingerprint))
 		case expired(s.Key, sig, now):
@@ -77,7 +79,11 @@ func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
 		}
 	}
 	if self.HasFlags && self.Flags&(pgp.FlagEncryptComms|pgp.FlagEncryptStorage) != 0 && c.Primary.Algo.CanEncrypt() {
-		keys = append(keys, c.Primary)
+		if err := pgp.CheckEncryptable(c.Primary); err != nil {
+			skipped = append(skipped, fmt.Sprintf("primary key: %v", err))
+		} else {
+			keys = append(keys, c.Primary)
+		}
 	}
 	if len(keys) == 0 {
 		if len(skipped) > 0 {

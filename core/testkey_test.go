@@ -11,6 +11,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // testKey is a Key over a go-crypto generated encryption subkey. It is
@@ -32,11 +33,11 @@ type testKey struct {
 	lastForce bool
 }
 
-func (k *testKey) Fingerprint() []byte          { return k.priv.PublicKey.Fingerprint }
-func (k *testKey) KeyID() uint64                { return k.priv.PublicKey.KeyId }
-func (k *testKey) PublicKey() *packet.PublicKey { return &k.priv.PublicKey }
-func (k *testKey) Source() string               { return k.source }
-func (k *testKey) CanDecrypt() bool             { return k.canDec }
+func (k *testKey) Fingerprint() []byte       { return k.priv.PublicKey.Fingerprint }
+func (k *testKey) KeyID() uint64             { return k.priv.PublicKey.KeyId }
+func (k *testKey) PublicKey() *pgp.PublicKey { return pgpKey(&k.priv.PublicKey) }
+func (k *testKey) Source() string            { return k.source }
+func (k *testKey) CanDecrypt() bool          { return k.canDec }
 func (k *testKey) Available(ctx context.Context) error {
 	return k.absent
 }
@@ -84,14 +85,14 @@ func (k *testKey) DecryptPKESK(ctx context.Context, p *PKESK) (*SessionKey, erro
 	if k.failWith != nil {
 		return nil, k.failWith
 	}
-	ek, err := p.Packet()
+	ek, err := goEncryptedKey(p)
 	if err != nil {
 		return nil, err
 	}
 	if err := ek.Decrypt(k.priv, nil); err != nil {
 		return nil, err
 	}
-	return &SessionKey{Cipher: ek.CipherFunc, Key: ek.Key}, nil
+	return &SessionKey{Cipher: pgp.CipherFunction(ek.CipherFunc), Key: ek.Key}, nil
 }
 
 // testDevice and testBackend hold testKeys.

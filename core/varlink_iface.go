@@ -1,6 +1,6 @@
 package core
 
-import "github.com/ProtonMail/go-crypto/openpgp/packet"
+import "github.com/keyunlock/keyunlock/internal/pgp"
 
 // Names of the varlink interfaces served by the daemon.
 const (
@@ -237,4 +237,4 @@ type vlGetInterfaceDescriptionReply struct {
 	Description string `json:"description"`
 }
 
-func cipherFunction(n int) packet.CipherFunction { return packet.CipherFunction(n) }
+func cipherFunction(n int) pgp.CipherFunction { return pgp.CipherFunction(n) }

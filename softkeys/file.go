@@ -7,9 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pgppacket"
@@ -84,8 +82,8 @@ func dearmor(path string, data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key file %s: damaged ASCII armor: %v (export the key again)", path, err)
 		}
-		if blk.Type != openpgp.PrivateKeyType {
-			if blk.Type == openpgp.PublicKeyType {
+		if blk.Type != "PGP PRIVATE KEY BLOCK" {
+			if blk.Type == "PGP PUBLIC KEY BLOCK" {
 				return nil, &notKeyError{path, "a public certificate, not a secret key (export it with gpg --export-secret-keys)"}
 			}
 			return nil, &notKeyError{path, fmt.Sprintf("an armored %q, not a secret key", blk.Type)}
@@ -116,7 +114,6 @@ func parseKeys(path string, bin []byte) (*File, error) {
 		return nil, &notKeyError{path, "not an OpenPGP key file"}
 	}
 	f := &File{path: path}
-	var public []byte // the certificate: every key packet turned public
 	var primary *Key
 	for i, p := range pkts {
 		switch p.Tag {
@@ -131,22 +128,14 @@ func parseKeys(path string, bin []byte) (*File, error) {
 				k.primary = primary.pub.Fingerprint
 			}
 			f.keys = append(f.keys, k)
-			ptag := pgppacket.TagPublicKey
-			if p.Tag == pgppacket.TagSecretSubkey {
-				ptag = pgppacket.TagPublicSubkey
-			}
-			public = pgppacket.Append(public, ptag, p.Body[:k.pubLen])
 		case pgppacket.TagPublicKey:
 			primary = nil
-			public = pgppacket.Append(public, p.Tag, p.Body)
-		default:
-			public = pgppacket.Append(public, p.Tag, p.Body)
 		}
 	}
 	if len(f.keys) == 0 {
 		return nil, &notKeyError{path, "a public certificate, not a secret key (export it with gpg --export-secret-keys)"}
 	}
-	describe(f, public)
+	describe(f, pkts)
 	return f, nil
 }
 
@@ -159,57 +148,4 @@ func firstTag(b []byte) int {
 
 func isKeyTag(t int) bool {
 	return t == pgppacket.TagSecretKey || t == pgppacket.TagPublicKey
-}
-
-// describe fills in capabilities and user IDs from the verified
-// self-signatures, which go-crypto checks while reading the certificate.
-func describe(f *File, public []byte) {
-	ents, err := openpgp.ReadKeyRing(bytes.NewReader(public))
-	byFpr := map[string]*packet.Signature{}
-	uids := map[string]string{}
-	if err == nil {
-		for _, e := range ents {
-			fpr := string(e.PrimaryKey.Fingerprint)
-			if sig, _ := e.PrimarySelfSignature(); sig != nil {
-				byFpr[fpr] = sig
-			}
-			if id := e.PrimaryIdentity(); id != nil {
-				uids[fpr] = id.Name
-			}
-			for _, s := range e.Subkeys {
-				byFpr[string(s.PublicKey.Fingerprint)] = s.Sig
-				uids[string(s.PublicKey.Fingerprint)] = uids[fpr]
-			}
-		}
-	}
-	for _, k := range f.keys {
-		fpr := string(k.pub.Fingerprint)
-		k.uid = uids[fpr]
-		sig := byFpr[fpr]
-		encAlgo := k.pub.PubKeyAlgo.CanEncrypt()
-		if sig == nil || !sig.FlagsValid {
-			// No verified flags: go by what the algorithm can do.
-			k.canDecrypt = encAlgo
-			if encAlgo {
-				k.caps = append(k.caps, "encrypt")
-			}
-			if k.pub.PubKeyAlgo.CanSign() {
-				k.caps = append(k.caps, "sign")
-			}
-			continue
-		}
-		if sig.FlagEncryptCommunications || sig.FlagEncryptStorage {
-			k.caps = append(k.caps, "encrypt")
-			k.canDecrypt = encAlgo
-		}
-		if sig.FlagSign {
-			k.caps = append(k.caps, "sign")
-		}
-		if sig.FlagCertify {
-			k.caps = append(k.caps, "certify")
-		}
-		if sig.FlagAuthenticate {
-			k.caps = append(k.caps, "authenticate")
-		}
-	}
 }

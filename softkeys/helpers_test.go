@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
@@ -66,7 +67,7 @@ func decryptData(t testing.TB, msg []byte, sk *core.SessionKey) []byte {
 		if !ok {
 			continue
 		}
-		rc, err := se.Decrypt(sk.Cipher, sk.Key)
+		rc, err := se.Decrypt(packet.CipherFunction(sk.Cipher), sk.Key)
 		if err != nil {
 			t.Fatalf("decrypting data: %v", err)
 		}
@@ -103,4 +104,14 @@ func literal(t testing.TB, b []byte) []byte {
 	}
 	t.Fatalf("unexpected inner packet %T", p)
 	return nil
+}
+
+// goPublicKey converts a key to go-crypto's type, for go-crypto's encryption.
+func goPublicKey(t testing.TB, pk *pgp.PublicKey) *packet.PublicKey {
+	t.Helper()
+	p, err := packet.Read(bytes.NewReader(pk.AppendPacket(nil, pgp.TagPublicSubkey)))
+	if err != nil {
+		t.Fatalf("go-crypto cannot read key %X: %v", pk.Fingerprint, err)
+	}
+	return p.(*packet.PublicKey)
 }

@@ -8,10 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/keyunlock/keyunlock/core"
-	"github.com/keyunlock/keyunlock/internal/pgppacket"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
@@ -25,7 +23,7 @@ type Key struct {
 	tag     int    // pgppacket.TagSecretKey or TagSecretSubkey
 	body    []byte // the raw secret key packet body (secret material still encrypted, or clear for LockNone)
 	pubLen  int    // length of the public key fields at the start of body
-	pub     *packet.PublicKey
+	pub     *pgp.PublicKey
 	prot    protection
 	primary []byte // primary key fingerprint, for subkeys
 	uid     string
@@ -33,16 +31,16 @@ type Key struct {
 
 	canDecrypt bool
 
-	mu   sync.RWMutex       // guards priv; DecryptPKESK holds it shared while it uses priv
-	priv *packet.PrivateKey // nil while locked
+	mu   sync.RWMutex // guards priv; DecryptPKESK holds it shared while it uses priv
+	priv *secretKey   // nil while locked
 }
 
 // protection is the parsed secret-key protection of a key packet
 // (RFC 9580 §5.5.3): the S2K usage octet and what follows it.
 type protection struct {
 	usage  byte // 0 clear, 253 AEAD, 254 CFB+SHA-1, 255 CFB+checksum
-	cipher packet.CipherFunction
-	aead   packet.AEADMode
+	cipher pgp.CipherFunction
+	aead   pgp.AEADMode
 	s2k    *s2k.Params // nil when clear
 	iv     []byte
 	data   []byte // the encrypted (or, for usage 0, clear) secret material
@@ -52,14 +50,13 @@ type protection struct {
 
 func newKey(f *File, tag int, raw []byte) (*Key, error) {
 	body := append([]byte(nil), raw...)
-	pub, n, err := pgppacket.PublicPart(tag, body)
+	pub, n, err := pgp.ParsePublicPart(body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot parse the public key fields: %w", err)
 	}
-	switch pub.PubKeyAlgo {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoDSA, packet.PubKeyAlgoElGamal:
-		// Validating a huge private key would stall the boot.
-		if bits, err := pub.BitLength(); err != nil || bits > MaxKeyBits {
+	switch pub.Algo {
+	case pgp.RSA, pgp.RSAEncryptOnly, pgp.RSASignOnly, pgp.DSA, pgp.ElGamal:
+		if bits := pub.BitLength(); bits > MaxKeyBits {
 			return nil, fmt.Errorf("key %X: %d-bit %s keys are not supported (at most %d bits)", pub.Fingerprint, bits, core.AlgorithmName(pub), MaxKeyBits)
 		}
 	}
@@ -95,13 +92,13 @@ func (p *protection) parse(version int, b []byte) error {
 	if len(b) < i+1 {
 		return trunc
 	}
-	p.cipher = packet.CipherFunction(b[i])
+	p.cipher = pgp.CipherFunction(b[i])
 	i++
 	if p.usage == 253 {
 		if len(b) < i+1 {
 			return trunc
 		}
-		p.aead = packet.AEADMode(b[i])
+		p.aead = pgp.AEADMode(b[i])
 		i++
 	}
 	s2kLen := -1
@@ -134,12 +131,12 @@ func (p *protection) parse(version int, b []byte) error {
 	ivLen := 0
 	switch {
 	case p.usage == 253:
-		ivLen = aeadNonceSize(p.aead)
+		ivLen = p.aead.NonceSize()
 		if ivLen == 0 {
 			return fmt.Errorf("unsupported AEAD mode %d protecting the secret key", p.aead)
 		}
 	default:
-		ivLen = blockSize(p.cipher)
+		ivLen = p.cipher.BlockSize()
 		if ivLen == 0 {
 			return fmt.Errorf("unsupported cipher %d protecting the secret key", p.cipher)
 		}
@@ -158,36 +155,14 @@ func (p *protection) parse(version int, b []byte) error {
 	return nil
 }
 
-func aeadNonceSize(m packet.AEADMode) int {
-	switch m {
-	case packet.AEADModeEAX:
-		return 16
-	case packet.AEADModeOCB:
-		return 15
-	case packet.AEADModeGCM:
-		return 12
-	}
-	return 0
-}
-
-func blockSize(c packet.CipherFunction) int {
-	switch c {
-	case packet.CipherAES128, packet.CipherAES192, packet.CipherAES256:
-		return 16
-	case packet.Cipher3DES, packet.CipherCAST5:
-		return 8
-	}
-	return 0
-}
-
 // Fingerprint returns the key's fingerprint.
 func (k *Key) Fingerprint() []byte { return k.pub.Fingerprint }
 
 // KeyID returns the key's ID.
-func (k *Key) KeyID() uint64 { return k.pub.KeyId }
+func (k *Key) KeyID() uint64 { return k.pub.KeyID }
 
 // PublicKey returns the public part of the key.
-func (k *Key) PublicKey() *packet.PublicKey { return k.pub }
+func (k *Key) PublicKey() *pgp.PublicKey { return k.pub }
 
 // Source says which file holds the key.
 func (k *Key) Source() string { return "file " + k.file.path }
@@ -301,7 +276,7 @@ func (k *Key) Lock() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.priv != nil {
-		wipePrivateKey(k.priv)
+		k.priv.wipe()
 		k.priv = nil
 	}
 }
@@ -309,7 +284,7 @@ func (k *Key) Lock() {
 // withPrivateKey runs f with the usable private key, holding the key's lock
 // shared so that Lock cannot wipe it meanwhile. An unprotected key is parsed
 // on first use (and dropped again by Lock).
-func (k *Key) withPrivateKey(f func(*packet.PrivateKey) error) error {
+func (k *Key) withPrivateKey(f func(*secretKey) error) error {
 	if err := k.Available(context.Background()); err != nil {
 		return err
 	}
@@ -341,24 +316,17 @@ func (k *Key) DecryptPKESK(ctx context.Context, p *core.PKESK) (*core.SessionKey
 	if !k.canDecrypt {
 		return nil, fmt.Errorf("key %X (%s) is not an encryption key", k.pub.Fingerprint, k.Source())
 	}
-	ek, err := p.Packet()
-	if err != nil {
-		return nil, err
-	}
+	var sk *core.SessionKey
 	var decErr error
-	err = k.withPrivateKey(func(priv *packet.PrivateKey) error {
-		decErr = ek.Decrypt(priv, nil)
+	err := k.withPrivateKey(func(priv *secretKey) error {
+		sk, decErr = core.DecryptPKESKRaw(ctx, p, k.pub, priv)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key %X (%s): %w", k.pub.Fingerprint, k.Source(), err)
 	}
 	if decErr != nil {
-		return nil, fmt.Errorf("key %X (%s) cannot decrypt the session key for %s: %v", k.pub.Fingerprint, k.Source(), p.Recipient(), decErr)
-	}
-	sk := &core.SessionKey{Cipher: ek.CipherFunc, Key: ek.Key}
-	if p.Version == 6 {
-		sk.Cipher = 0
+		return nil, fmt.Errorf("key %X (%s) cannot decrypt the session key for %s: %w", k.pub.Fingerprint, k.Source(), p.Recipient(), decErr)
 	}
 	return sk, nil
 }

@@ -63,7 +63,7 @@ func FuzzParseKeyFile(f *testing.F) {
 		var to []*packet.PublicKey
 		for _, k := range kf.keys {
 			if k.CanDecrypt() && !k.Locked() && k.Available(ctx) == nil {
-				to = append(to, k.PublicKey())
+				to = append(to, goPublicKey(t, k.PublicKey()))
 			}
 		}
 		var msg bytes.Buffer

@@ -5,29 +5,21 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/hkdf"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync/atomic"
 
 	"github.com/ProtonMail/go-crypto/eax"
 	"github.com/ProtonMail/go-crypto/ocb"
-	"github.com/ProtonMail/go-crypto/openpgp/ecdh"
-	"github.com/ProtonMail/go-crypto/openpgp/ecdsa"
-	"github.com/ProtonMail/go-crypto/openpgp/ed25519"
-	"github.com/ProtonMail/go-crypto/openpgp/ed448"
-	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-	"github.com/ProtonMail/go-crypto/openpgp/x25519"
-	"github.com/ProtonMail/go-crypto/openpgp/x448"
+	"golang.org/x/crypto/cast5"
 
 	"github.com/keyunlock/keyunlock/core"
-	"github.com/keyunlock/keyunlock/internal/pgppacket"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // errCorrupt is a secret key that decrypted and authenticated but holds
@@ -76,20 +68,12 @@ func (k *Key) derive(secret []byte, cache *deriveCache) ([]byte, error) {
 // derivations counts S2K runs, so that tests can check the cache.
 var derivations atomic.Int64
 
-// fastPath reports whether this package decrypts the key itself; other
-// ciphers go through go-crypto's own (slower) Decrypt.
-func (p *protection) fastPath() bool {
-	switch p.cipher {
-	case packet.CipherAES128, packet.CipherAES192, packet.CipherAES256:
-		return true
-	}
-	return false
-}
-
-// decryptSecret turns the protected key packet into a usable private key.
-func (k *Key) decryptSecret(secret []byte, cache *deriveCache) (*packet.PrivateKey, error) {
-	if !k.prot.fastPath() {
-		return k.decryptGoCrypto(secret)
+// decryptSecret derives the key-encryption key from the passphrase,
+// decrypts and authenticates the secret material, parses it and checks that
+// it belongs to the public key.
+func (k *Key) decryptSecret(secret []byte, cache *deriveCache) (*secretKey, error) {
+	if k.prot.cipher.KeySize() == 0 {
+		return nil, fmt.Errorf("unsupported cipher %d protecting the secret key", k.prot.cipher)
 	}
 	dk, err := k.derive(secret, cache)
 	if err != nil {
@@ -101,30 +85,13 @@ func (k *Key) decryptSecret(secret []byte, cache *deriveCache) (*packet.PrivateK
 		return nil, err
 	}
 	defer core.Wipe(material[:cap(material)])
-
-	// Rebuild the packet without protection: public fields, usage 0, the
-	// clear material and, for v4, its two-octet checksum.
-	clearBody := make([]byte, 0, k.pubLen+1+len(material)+2)
-	clearBody = append(clearBody, k.body[:k.pubLen]...)
-	clearBody = append(clearBody, 0)
-	clearBody = append(clearBody, material...)
-	if k.pub.Version != 6 {
-		var sum uint16
-		for _, c := range material {
-			sum += uint16(c)
-		}
-		clearBody = append(clearBody, byte(sum>>8), byte(sum))
+	priv, err := parseSecret(k.pub, material)
+	if errors.Is(err, errCorrupt) && k.prot.usage == 255 {
+		// The two-byte checksum of usage 255 lets about one wrong
+		// passphrase in 65536 through; its material then fails to parse.
+		return nil, core.ErrBadSecret
 	}
-	defer core.Wipe(clearBody)
-	priv, err := k.parseClear(clearBody)
-	if err != nil {
-		if k.prot.usage == 255 {
-			// The 16-bit checksum lets one wrong passphrase in 65536 through.
-			return nil, core.ErrBadSecret
-		}
-		return nil, errCorrupt
-	}
-	return priv, nil
+	return priv, err
 }
 
 // openMaterial decrypts and authenticates the secret material.
@@ -138,17 +105,20 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 			return nil, err
 		}
 		defer core.Wipe(kek)
+		if !p.cipher.IsAES() {
+			return nil, fmt.Errorf("unsupported cipher %s for AEAD secret key protection", p.cipher)
+		}
 		block, err := aes.NewCipher(kek)
 		if err != nil {
 			return nil, err
 		}
 		var aead cipher.AEAD
 		switch p.aead {
-		case packet.AEADModeEAX:
+		case pgp.AEADModeEAX:
 			aead, err = eax.NewEAX(block)
-		case packet.AEADModeOCB:
+		case pgp.AEADModeOCB:
 			aead, err = ocb.NewOCB(block)
-		case packet.AEADModeGCM:
+		case pgp.AEADModeGCM:
 			aead, err = cipher.NewGCM(block)
 		default:
 			err = fmt.Errorf("unsupported AEAD mode %d", p.aead)
@@ -165,7 +135,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 		}
 		return out, nil
 	case 254, 255:
-		block, err := aes.NewCipher(dk)
+		block, err := newBlock(p.cipher, dk)
 		if err != nil {
 			return nil, err
 		}
@@ -202,37 +172,42 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 	return nil, fmt.Errorf("unsupported secret key protection (usage %d)", p.usage)
 }
 
-// parseClear parses an unprotected secret key packet body with go-crypto.
-func (k *Key) parseClear(body []byte) (*packet.PrivateKey, error) {
-	pkt := pgppacket.Append(make([]byte, 0, len(body)+6), k.tag, body)
-	defer core.Wipe(pkt)
-	p, err := packet.Read(bytes.NewReader(pkt))
-	if err != nil {
-		return nil, err
-	}
-	priv, ok := p.(*packet.PrivateKey)
-	if !ok || priv.Encrypted {
+// parseClear parses the secret material of an unprotected key packet body
+// (usage 0): the material, followed by a two-octet checksum in v4 keys.
+func (k *Key) parseClear(body []byte) (*secretKey, error) {
+	b := body[k.pubLen:]
+	if len(b) < 1 || b[0] != 0 {
 		return nil, errors.New("not a clear secret key packet")
 	}
-	return priv, nil
+	b = b[1:]
+	if k.pub.Version != 6 {
+		if len(b) < 2 {
+			return nil, errCorrupt
+		}
+		var sum uint16
+		for _, c := range b[:len(b)-2] {
+			sum += uint16(c)
+		}
+		if b[len(b)-2] != byte(sum>>8) || b[len(b)-1] != byte(sum) {
+			return nil, errors.New("the secret key checksum does not match: the file is damaged (export the key again)")
+		}
+		b = b[:len(b)-2]
+	}
+	return parseSecret(k.pub, b)
 }
 
-// decryptGoCrypto is the fallback for protections the fast path does not
-// handle (ciphers other than AES): go-crypto parses and decrypts the packet.
-func (k *Key) decryptGoCrypto(secret []byte) (*packet.PrivateKey, error) {
-	pkt := pgppacket.Append(nil, k.tag, k.body)
-	p, err := packet.Read(bytes.NewReader(pkt))
-	if err != nil {
-		return nil, fmt.Errorf("cannot parse the secret key: %v", err)
+// newBlock returns the block cipher c keyed with key: AES, CAST5 or 3DES,
+// the ciphers GnuPG and other tools protect secret keys with.
+func newBlock(c pgp.CipherFunction, key []byte) (cipher.Block, error) {
+	switch c {
+	case pgp.Cipher3DES:
+		return des.NewTripleDESCipher(key)
+	case pgp.CipherCAST5:
+		return cast5.NewCipher(key)
+	case pgp.CipherAES128, pgp.CipherAES192, pgp.CipherAES256:
+		return aes.NewCipher(key)
 	}
-	priv, ok := p.(*packet.PrivateKey)
-	if !ok {
-		return nil, errors.New("not a secret key packet")
-	}
-	if err := priv.Decrypt(secret); err != nil {
-		return nil, fmt.Errorf("%w (%v)", core.ErrBadSecret, err)
-	}
-	return priv, nil
+	return nil, fmt.Errorf("unsupported cipher %d protecting the secret key", c)
 }
 
 // UnlockAll unlocks every passphrase-protected key of the file that is still
@@ -250,40 +225,4 @@ func (f *File) UnlockAll(ctx context.Context, secret []byte) error {
 		}
 	}
 	return nil
-}
-
-// wipePrivateKey zeroes the secret fields of a go-crypto private key, as far
-// as its types expose them.
-func wipePrivateKey(pk *packet.PrivateKey) {
-	wipeInt := func(x *big.Int) {
-		if x != nil {
-			clear(x.Bits())
-			x.SetInt64(0)
-		}
-	}
-	switch k := pk.PrivateKey.(type) {
-	case *rsa.PrivateKey:
-		wipeInt(k.D)
-		for _, p := range k.Primes {
-			wipeInt(p)
-		}
-		wipeInt(k.Precomputed.Dp)
-		wipeInt(k.Precomputed.Dq)
-		wipeInt(k.Precomputed.Qinv)
-	case *ecdh.PrivateKey:
-		core.Wipe(k.D)
-	case *ecdsa.PrivateKey:
-		wipeInt(k.D)
-	case *eddsa.PrivateKey:
-		core.Wipe(k.D)
-	case *x25519.PrivateKey:
-		core.Wipe(k.Secret)
-	case *x448.PrivateKey:
-		core.Wipe(k.Secret)
-	case *ed25519.PrivateKey:
-		core.Wipe(k.Key)
-	case *ed448.PrivateKey:
-		core.Wipe(k.Key)
-	}
-	pk.PrivateKey = nil
 }

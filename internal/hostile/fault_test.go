@@ -39,7 +39,7 @@ func corpusKeystore(t *testing.T) (*core.Keystore, *packet.PublicKey) {
 	for _, f := range b.Files() {
 		for _, k := range f.SoftKeys() {
 			if k.CanDecrypt() {
-				pub = k.PublicKey()
+				pub = goKey(k.PublicKey())
 			}
 		}
 	}

@@ -245,7 +245,7 @@ func TestHostileKeys(t *testing.T) {
 							}
 						}
 						if k.CanDecrypt() {
-							recipients = append(recipients, k.PublicKey())
+							recipients = append(recipients, goKey(k.PublicKey()))
 						}
 					}
 				}

@@ -244,7 +244,31 @@ func (c *Cert) SelfSignature(now time.Time) (*Signature, *UserID, error) {
 	case derr != nil:
 		return nil, nil, derr
 	}
+	if t, ok := c.futureSig(now); ok {
+		return nil, nil, fmt.Errorf("its self-signature is dated %s, in the future; check this machine's clock", t.UTC().Format(time.RFC3339))
+	}
 	return nil, nil, errors.New("no self-signature")
+}
+
+// futureSig returns the creation time of the oldest self-signature made
+// after now, when there is one.
+func (c *Cert) futureSig(now time.Time) (time.Time, bool) {
+	var first time.Time
+	check := func(sigs []*certSig) {
+		for _, cs := range sigs {
+			if cs.sig != nil && cs.sig.IssuedBy(c.Primary) && cs.sig.CreationTime().After(now) && (first.IsZero() || cs.sig.CreationTime().Before(first)) {
+				first = cs.sig.CreationTime()
+			}
+		}
+	}
+	check(c.direct)
+	for _, u := range c.UserIDs {
+		check(u.sigs)
+	}
+	for _, s := range c.Subkeys {
+		check(s.sigs)
+	}
+	return first, !first.IsZero()
 }
 
 // primaryUserID returns the primary user ID at now and its newest valid
@@ -313,6 +337,9 @@ func (c *Cert) Binding(s *Subkey, now time.Time) (*Signature, error) {
 	})
 	if sig == nil && err == nil {
 		err = errors.New("no binding signature")
+		if t, ok := c.futureSig(now); ok {
+			err = fmt.Errorf("its binding signature is dated %s, in the future; check this machine's clock", t.UTC().Format(time.RFC3339))
+		}
 	}
 	return sig, err
 }

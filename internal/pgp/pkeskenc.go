@@ -304,3 +304,34 @@ func x448Encaps(rand io.Reader, peerU []byte) (point, shared []byte, err error) 
 	}
 	return pubk[:], sh[:], nil
 }
+
+// CheckEncryptable returns nil when AppendPKESK can encrypt to pub, or an
+// error saying why not (a signing-only or ElGamal key, an unknown curve or
+// KDF parameters).
+func CheckEncryptable(pub *PublicKey) error {
+	switch pub.Algo {
+	case RSA, RSAEncryptOnly:
+		if len(pub.E) == 0 || len(pub.E) > 4 {
+			return errors.New("RSA public exponent is out of range")
+		}
+		return nil
+	case X25519, X448:
+		return nil
+	case ECDH:
+		switch pub.Curve {
+		case &Curve25519, &CurveNistP256, &CurveNistP384, &CurveNistP521, &CurveBrainpoolP256, &CurveBrainpoolP384, &CurveBrainpoolP512:
+		case nil:
+			return fmt.Errorf("ECDH key on an unknown curve (OID %X)", pub.OID)
+		default:
+			return fmt.Errorf("keyunlock cannot encrypt to ECDH keys on %s", pub.Curve.Name)
+		}
+		if _, err := kdfHash(pub.KDFHash); err != nil {
+			return err
+		}
+		if !pub.KDFCipher.IsAES() {
+			return fmt.Errorf("ECDH key whose KDF wraps with %s (keyunlock supports AES)", pub.KDFCipher)
+		}
+		return nil
+	}
+	return fmt.Errorf("keyunlock cannot encrypt to %s keys", pub.algoWord())
+}

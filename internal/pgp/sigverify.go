@@ -205,7 +205,13 @@ func verifyDigest(signer *PublicKey, algo PublicKeyAlgorithm, ch crypto.Hash, di
 		}
 		return nil
 	case Ed448:
-		return fmt.Errorf("%w: Ed448 signatures", ErrUnsupportedSignature)
+		if len(material) != 114 || len(signer.Point) != 57 {
+			return errors.New("malformed Ed448 signature")
+		}
+		if !ed448Verify(signer.Point, digest, material) {
+			return errBadSignature
+		}
+		return nil
 	case DSA:
 		return fmt.Errorf("%w: DSA signatures", ErrUnsupportedSignature)
 	}

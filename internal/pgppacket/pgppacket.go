@@ -5,12 +5,9 @@
 package pgppacket
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Packet tags used by key files.
@@ -132,34 +129,4 @@ func Append(dst []byte, tag int, body []byte) []byte {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	}
 	return append(dst, body...)
-}
-
-// PublicPart parses the public-key fields at the start of a secret (sub)key
-// packet body and returns the public key and the length of those fields.
-func PublicPart(tag int, body []byte) (*packet.PublicKey, int, error) {
-	ptag := TagPublicKey
-	if tag == TagSecretSubkey || tag == TagPublicSubkey {
-		ptag = TagPublicSubkey
-	}
-	p, err := packet.Read(bytes.NewReader(Append(nil, ptag, body)))
-	if err != nil {
-		return nil, 0, fmt.Errorf("cannot parse the public key fields: %w", err)
-	}
-	pub, ok := p.(*packet.PublicKey)
-	if !ok {
-		return nil, 0, errors.New("cannot parse the public key fields")
-	}
-	var buf bytes.Buffer
-	if err := pub.Serialize(&buf); err != nil {
-		return nil, 0, fmt.Errorf("cannot re-encode the public key: %w", err)
-	}
-	ps, err := Split(buf.Bytes())
-	if err != nil || len(ps) != 1 {
-		return nil, 0, errors.New("cannot re-encode the public key")
-	}
-	n := len(ps[0].Body)
-	if n > len(body) || !bytes.Equal(ps[0].Body, body[:n]) {
-		return nil, 0, errors.New("public key fields are not in canonical form")
-	}
-	return pub, n, nil
 }

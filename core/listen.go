@@ -34,8 +34,12 @@ func Listen(path string, opts ListenOptions) (*unixsock.Listener, error) {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("%s exists and is not a socket: remove it or choose another --socket", path)
 		}
-		if c, err := unixsock.Dial(path, time.Second); err == nil {
-			c.Close()
+		// A daemon whose accept queue stays full is alive too.
+		c, err := unixsock.Dial(path, time.Second)
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			if c != nil {
+				c.Close()
+			}
 			return nil, fmt.Errorf("%s: another daemon already listens there (stop it, or choose another --socket)", path)
 		}
 		if err := os.Remove(path); err != nil {

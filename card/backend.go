@@ -9,24 +9,29 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // Options configure the card backend.
 type Options struct {
-	// Connector reaches the readers. Nil means PC/SC through pcscd.
+	// Connector reaches the readers. Nil means as Reader says: pcscd, or
+	// USB CCID readers directly when pcscd's socket does not exist.
 	Connector Connector
 	// Select picks one card when several are inserted: its serial as gpg
 	// prints it ("23852774"), "MMMM:SERIAL" (manufacturer:serial), or the
 	// full 32-hex-digit AID. Empty means every OpenPGP card.
 	Select string
-	// Reader, when set, only uses readers whose name contains it.
+	// Reader selects the readers and how they are reached: "pcsc:NAME"
+	// (pcscd, names containing NAME), "ccid:" or "ccid:PORT" (directly over
+	// USB, every reader or the one at that port), or a NAME to look for in
+	// the readers of pcscd when its socket exists, else of USB directly.
 	Reader string
 	// Certs are certificates (public keys) of the card keys. A card key
-	// found in one of them gets its KDF parameters, user ID and primary key
-	// from it; otherwise the public key is read from the card.
-	Certs openpgp.EntityList
+	// found in one of them (a subkey only with a binding signature that
+	// verifies) gets its KDF parameters, user ID and primary key from it;
+	// otherwise the public key is read from the card.
+	Certs []*pgp.Cert
 	// Wait is how long Devices waits for a card to be inserted when none
 	// (or not the selected one) is present. 0 means not at all.
 	Wait time.Duration
@@ -40,10 +45,12 @@ type Options struct {
 type Backend struct {
 	opts Options
 
-	mu     sync.Mutex
-	conn   Connector
-	devs   map[string]*Device // by reader
-	waited bool
+	mu   sync.Mutex
+	conn Connector
+	// connCCID is whether conn reaches the readers directly over USB.
+	connCCID bool
+	devs     map[string]*Device // by reader
+	waited   bool
 }
 
 var _ core.Backend = (*Backend)(nil)
@@ -151,8 +158,16 @@ func (b *Backend) wait(ctx context.Context) ([]*Device, []error, error) {
 }
 
 func (b *Backend) connector() (Connector, error) {
+	if b.opts.Connector == nil && b.conn != nil && len(b.devs) == 0 {
+		// Automatic choice: follow pcscd appearing or going away.
+		if t, _, _ := readerSpec(b.opts.Reader); t == "" && UsesCCID(b.opts.Reader) != b.connCCID {
+			b.conn.Close()
+			b.conn = nil
+		}
+	}
 	if b.conn == nil {
-		c, err := newPCSCConnector()
+		b.connCCID = UsesCCID(b.opts.Reader)
+		c, err := newConnector(b.opts.Reader)
 		if err != nil {
 			return nil, err
 		}
@@ -181,11 +196,12 @@ func (b *Backend) scan(ctx context.Context) ([]*Device, []error, error) {
 		return nil, nil, fmt.Errorf("cannot list card readers: %w", err)
 	}
 	sort.Strings(readers)
+	_, filter, _ := readerSpec(b.opts.Reader)
 	present := map[string]bool{}
 	var devs []*Device
 	var problems []error
 	for _, r := range readers {
-		if b.opts.Reader != "" && !strings.Contains(r, b.opts.Reader) {
+		if filter != "" && !strings.Contains(r, filter) {
 			continue
 		}
 		present[r] = true

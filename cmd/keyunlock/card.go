@@ -22,11 +22,15 @@ const cardUsage = `Usage: keyunlock card status [--reader NAME] [--card-serial S
 
 Shows each OpenPGP card: reader, AID, serial, manufacturer, version, key
 fingerprints and algorithms, PIN tries left, KDF and touch settings. It never
-sends a PIN. pcscd is reached at $PCSCLITE_CSOCK_NAME or /run/pcscd/pcscd.comm.
+sends a PIN. pcscd is reached at $PCSCLITE_CSOCK_NAME or /run/pcscd/pcscd.comm;
+without that socket, USB readers are used directly (CCID over usbfs).
+--reader takes NAME (part of a reader name), pcsc:NAME (through pcscd only),
+ccid: or ccid:BUS-PORT (USB readers directly, as 'keyunlock readers' lists them).
 
 Examples:
   keyunlock card status
   keyunlock card status --card-serial 23852774
+  keyunlock card status --reader ccid:1-2
 `
 
 func runCard(ctx context.Context, env *cliEnv, args []string) error {
@@ -42,7 +46,7 @@ func runCard(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fs := flag.NewFlagSet("card status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	reader := fs.String("reader", "", "only use readers whose name contains `NAME`")
+	reader := fs.String("reader", "", "only use readers whose name contains `NAME`; pcsc:NAME through pcscd only; ccid: or ccid:BUS-PORT USB readers directly")
 	serial := fs.String("card-serial", "", "only show the card with this `SERIAL` (as printed, MMMM:SERIAL, or the AID)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

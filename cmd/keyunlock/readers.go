@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/keyunlock/keyunlock/card"
 	"github.com/keyunlock/keyunlock/pcsc"
 )
 
@@ -29,7 +30,8 @@ func runReaders(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stderr, `Usage: keyunlock readers [--wait] [--timeout D] [--socket PATH]
 
 Lists the smart card readers pcscd knows, whether a card is in each, the
-card's ATR and whether another program is using it.
+card's ATR and whether another program is using it; then the USB CCID readers
+keyunlock can use directly without pcscd (--card-reader ccid:BUS-PORT).
 
 Examples:
   keyunlock readers
@@ -50,8 +52,13 @@ Flags:
 	if *socket != "" {
 		opts = append(opts, pcsc.WithSocket(*socket))
 	}
+	direct, derr := card.ListCCIDReaders()
 	pc, err := pcsc.EstablishContext(opts...)
 	if err != nil {
+		if !*wait && derr == nil && len(direct) > 0 {
+			printCCIDReaders(env.stdout, direct)
+			return nil
+		}
 		return err
 	}
 	defer pc.Release()
@@ -74,11 +81,33 @@ Flags:
 	if err != nil {
 		return err
 	}
-	if len(states) == 0 {
+	if len(states) == 0 && len(direct) == 0 {
 		return fmt.Errorf("pcscd at %s sees no smart card reader: plug one in (or check that its driver is installed)", pc.SocketPath())
 	}
 	printReaders(env.stdout, states)
+	printCCIDReaders(env.stdout, direct)
 	return nil
+}
+
+// printCCIDReaders writes one block per USB CCID reader: its ccid:PORT
+// address and name, then what the direct driver sees.
+func printCCIDReaders(w io.Writer, rs []card.CCIDReader) {
+	for _, r := range rs {
+		fmt.Fprintf(w, "ccid:%s: %s\n", r.Port, r.Name)
+		var desc []string
+		switch {
+		case r.Problem != nil:
+			desc = append(desc, "not usable directly: "+r.Problem.Error())
+		case r.InUse:
+			desc = append(desc, "in use by pcscd or another program")
+		case r.Card:
+			desc = append(desc, "card present")
+		default:
+			desc = append(desc, "no card")
+		}
+		desc = append(desc, "direct USB, "+r.Level+" level")
+		fmt.Fprintf(w, "   %s\n", strings.Join(desc, ", "))
+	}
 }
 
 // waitForCard blocks until some reader holds a card with an ATR, following

@@ -270,3 +270,29 @@ func TestEncryptToCertsGoCryptoDecrypts(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientKeysBoundsSignatureChecks stuffs a certificate with bad
+// copies of its user ID self-signature, placed before the good one: the
+// reader gives up after pgp.MaxSignatureChecks with a clear error.
+func TestRecipientKeysBoundsSignatureChecks(t *testing.T) {
+	cert := serialize(t, newEntity(t, entityConfigs["v4-cv25519"]))
+	ps, err := pgppacket.Split(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for i, p := range ps {
+		if p.Tag == pgp.TagSignature && ps[i-1].Tag == pgppacket.TagUserID {
+			bad := bytes.Clone(p.Body)
+			bad[len(bad)-1] ^= 1
+			for j := 0; j < pgp.MaxSignatureChecks+20; j++ {
+				out = pgppacket.Append(out, p.Tag, bad)
+			}
+		}
+		out = pgppacket.Append(out, p.Tag, p.Body)
+	}
+	_, err = core.RecipientKeys(out, "stuffed.pgp", time.Now())
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d self-signatures", pgp.MaxSignatureChecks)) {
+		t.Fatalf("stuffed certificate: %v", err)
+	}
+}

@@ -33,7 +33,7 @@ func RecipientKeys(data []byte, name string, now time.Time) ([]*pgp.PublicKey, e
 }
 
 // unsupportedHint follows errors about signatures keyunlock cannot check.
-const unsupportedHint = "keyunlock checks RSA, ECDSA (NIST and brainpool curves), Ed25519 and Ed448 signatures; use a certificate whose primary key is one of those"
+const unsupportedHint = "keyunlock checks RSA, DSA, ECDSA (NIST and brainpool curves), Ed25519 and Ed448 signatures; use a certificate whose primary key is one of those"
 
 // certKeys returns the valid encryption keys of one certificate.
 func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {

@@ -296,3 +296,38 @@ func TestRecipientKeysBoundsSignatureChecks(t *testing.T) {
 		t.Fatalf("stuffed certificate: %v", err)
 	}
 }
+
+// TestRecipientKeysRefusesGraftedSubkey moves the encryption subkey of one
+// certificate, with its binding signature, into another: the binding was
+// made by the other primary key, so the subkey must not be used.
+func TestRecipientKeysRefusesGraftedSubkey(t *testing.T) {
+	a, b := newEntity(t, entityConfigs["v4-cv25519"]), newEntity(t, entityConfigs["v4-cv25519"])
+	pa, err := pgppacket.Split(serialize(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := pgppacket.Split(serialize(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, p := range pa {
+		if p.Tag == pgppacket.TagPublicSubkey {
+			break
+		}
+		out = pgppacket.Append(out, p.Tag, p.Body)
+	}
+	grafted := false
+	for _, p := range pb {
+		if p.Tag == pgppacket.TagPublicSubkey {
+			grafted = true
+		}
+		if grafted {
+			out = pgppacket.Append(out, p.Tag, p.Body)
+		}
+	}
+	_, err = core.RecipientKeys(out, "grafted.pgp", time.Now())
+	if err == nil || !strings.Contains(err.Error(), "no valid binding signature") {
+		t.Fatalf("grafted subkey: %v", err)
+	}
+}

@@ -56,3 +56,39 @@ func TestEncryptRefusesForgedBinding(t *testing.T) {
 		}
 	}
 }
+
+// TestEncryptToGpgDSAElGamal encrypts to a gpg-made DSA certificate with an
+// ElGamal encryption subkey (DSA self-signatures, ElGamal PKESK): gpg and
+// keyunlock decrypt the result with the secret key.
+func TestEncryptToGpgDSAElGamal(t *testing.T) {
+	t.Parallel() // gpg takes seconds to make the ElGamal prime
+	g := newGnupg(t)
+	params := filepath.Join(g.home, "params")
+	if err := os.WriteFile(params, []byte("%no-protection\nKey-Type: DSA\nKey-Length: 2048\nKey-Usage: sign\n"+
+		"Subkey-Type: ELG-E\nSubkey-Length: 2048\nSubkey-Usage: encrypt\nName-Real: elg\nName-Email: elg@example.org\nExpire-Date: 0\n%commit\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.run("--gen-key", params); err != nil {
+		t.Fatalf("gpg --gen-key: %v", err)
+	}
+	dir := t.TempDir()
+	cert, secret := filepath.Join(dir, "elg.pub"), filepath.Join(dir, "elg.key")
+	for file, arg := range map[string]string{cert: "--export", secret: "--export-secret-keys"} {
+		out, err := g.run(arg, "elg@example.org")
+		if err != nil || len(out) == 0 {
+			t.Fatalf("gpg %s: %v", arg, err)
+		}
+		if err := os.WriteFile(file, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain := randomBytes(64)
+	msg := encryptWithCLI(t, dir, plain, cert)
+	if out, err := g.run("--decrypt", msg); err != nil || !bytes.Equal(out, plain) {
+		t.Fatalf("gpg could not decrypt keyunlock's message to its ElGamal key: %v", err)
+	}
+	r := run(t, nil, "decrypt", "--key", secret, msg)
+	if r.code != 0 || !bytes.Equal(r.stdout, plain) {
+		t.Fatalf("keyunlock decrypt with the ElGamal key: exit %d, %s", r.code, r.stderr)
+	}
+}

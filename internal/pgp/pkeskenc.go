@@ -3,6 +3,7 @@ package pgp
 import (
 	"crypto/ecdh"
 	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -60,6 +61,12 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 		body, err = appendECDHSessionKey(body, rand, pub, block)
 	case X25519, X448:
 		body, err = appendXSessionKey(body, rand, pub, v6, c, key)
+	case ElGamal:
+		if v6 {
+			err = errors.New("ElGamal keys cannot receive v6 PKESKs (RFC 9580 §5.1.4)")
+		} else {
+			body, err = appendElGamalSessionKey(body, rand, pub, block)
+		}
 	default:
 		err = fmt.Errorf("cannot encrypt to %s keys", pub.algoWord())
 	}
@@ -84,6 +91,42 @@ func appendRSASessionKey(body []byte, rand io.Reader, pub *PublicKey, block []by
 		return nil, err
 	}
 	return AppendMPI(body, ct), nil
+}
+
+// appendElGamalSessionKey appends MPI(g^k mod p) ‖ MPI(m·y^k mod p), m
+// the PKCS #1 v1.5 (type 2) padded block, k random (RFC 9580 §5.1.4).
+func appendElGamalSessionKey(body []byte, rand io.Reader, pub *PublicKey, block []byte) ([]byte, error) {
+	p, g, y := new(big.Int).SetBytes(pub.P), new(big.Int).SetBytes(pub.G), new(big.Int).SetBytes(pub.Y)
+	size := (p.BitLen() + 7) / 8
+	if p.BitLen() < 1024 || len(block) > size-11 {
+		return nil, fmt.Errorf("ElGamal key of %d bits is too small", p.BitLen())
+	}
+	em := make([]byte, size)
+	defer clear(em)
+	em[1] = 2
+	ps := em[2 : size-len(block)-1]
+	if _, err := io.ReadFull(rand, ps); err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		for ps[i] == 0 {
+			if _, err := io.ReadFull(rand, ps[i:i+1]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	copy(em[size-len(block):], block)
+	m := new(big.Int).SetBytes(em)
+	k, err := cryptorand.Int(rand, new(big.Int).Sub(p, big.NewInt(2)))
+	if err != nil {
+		return nil, err
+	}
+	k.Add(k, big.NewInt(1))
+	c1 := new(big.Int).Exp(g, k, p)
+	c2 := new(big.Int).Exp(y, k, p)
+	c2.Mul(c2, m).Mod(c2, p)
+	body = AppendMPI(body, c1.Bytes())
+	return AppendMPI(body, c2.Bytes()), nil
 }
 
 // kdfHash returns the hash of an ECDH key's KDF parameters.
@@ -301,6 +344,11 @@ func CheckEncryptable(pub *PublicKey) error {
 		}
 		return nil
 	case X25519, X448:
+		return nil
+	case ElGamal:
+		if bitLen(pub.P) < 1024 {
+			return fmt.Errorf("ElGamal key of %d bits is too small", bitLen(pub.P))
+		}
 		return nil
 	case ECDH:
 		switch pub.Curve {

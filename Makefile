@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.Version=$(VERSION)
 
 export KEYUNLOCK_TEST_STRICT := 1
 
-.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard install uninstall boot-test bench bench-smoke
+.PHONY: all build test test-deps vet unit demo clean fuzz fuzz-short test-scard install uninstall boot-test bench bench-smoke bench-daemon
 
 all: build
 
@@ -65,6 +65,10 @@ bench: test-deps build
 # cannot rot; part of make test.
 bench-smoke: build
 	CGO_ENABLED=0 $(GO) run ./internal/bench -bin $(BIN) -smoke
+
+# Part 5 alone (daemon throughput and latency), printed instead of written.
+bench-daemon: build
+	CGO_ENABLED=0 $(GO) run ./internal/bench -bin $(BIN) -only daemon
 
 clean:
 	rm -rf bin

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // Options configure the card backend.
@@ -28,9 +28,10 @@ type Options struct {
 	// the readers of pcscd when its socket exists, else of USB directly.
 	Reader string
 	// Certs are certificates (public keys) of the card keys. A card key
-	// found in one of them gets its KDF parameters, user ID and primary key
-	// from it; otherwise the public key is read from the card.
-	Certs openpgp.EntityList
+	// found in one of them (a subkey only with a binding signature that
+	// verifies) gets its KDF parameters, user ID and primary key from it;
+	// otherwise the public key is read from the card.
+	Certs []*pgp.Cert
 	// Wait is how long Devices waits for a card to be inserted when none
 	// (or not the selected one) is present. 0 means not at all.
 	Wait time.Duration

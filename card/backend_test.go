@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/sim"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/pgptest"
 )
 
@@ -78,16 +79,16 @@ func newFixture(t testing.TB, algo, quirks string) *fixture {
 }
 
 // publicOnly is the entity's certificate without secrets, as --card-cert gives it.
-func (f *fixture) cert(t testing.TB) gopenpgp.EntityList {
+func (f *fixture) cert(t testing.TB) []*pgp.Cert {
 	var buf bytes.Buffer
 	if err := f.entity.Serialize(&buf); err != nil {
 		t.Fatal(err)
 	}
-	el, err := gopenpgp.ReadKeyRing(&buf)
+	certs, err := pgp.ReadCerts(buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return el
+	return certs
 }
 
 func (f *fixture) decrypt(t *testing.T, opts Options, dopts core.DecryptOptions) (*core.Message, *Backend, error) {

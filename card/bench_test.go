@@ -5,8 +5,8 @@ import (
 	"context"
 	"testing"
 
-	gopenpgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // BenchmarkColdUnlock measures one cold unlock with the PIN given (open the
@@ -37,7 +37,7 @@ func BenchmarkColdUnlock(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			var f *fixture
-			var certs gopenpgp.EntityList
+			var certs []*pgp.Cert
 			if tc.nocert {
 				f = newKeyFixture(b, gpgLikeKey(b, tc.algo), tc.quirks)
 			} else {

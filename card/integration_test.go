@@ -14,6 +14,7 @@ import (
 	"github.com/keyunlock/keyunlock/card/sim"
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/testenv"
 	"github.com/keyunlock/keyunlock/pcsc"
 )
@@ -226,13 +227,18 @@ func TestGnuPGKeysOnCard(t *testing.T) {
 			os.WriteFile(in, []byte(plaintext), 0o600)
 			gpg("--trust-model", "always", "-r", primary, "-o", filepath.Join(dir, "key.gpg"), "-e", in)
 			msg, _ := os.ReadFile(filepath.Join(dir, "key.gpg"))
-			cert, err := gopenpgp.ReadKeyRing(bytes.NewReader(gpg("--export", primary)))
+			exported := gpg("--export", primary)
+			certEl, err := gopenpgp.ReadKeyRing(bytes.NewReader(exported))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert, err := pgp.ReadCerts(exported)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// GnuPG's ECDH KDF parameters are the defaults the backend
 			// tries first when it rebuilds a public key from the card.
-			if pub := cert[0].Subkeys[0].PublicKey; pub.PubKeyAlgo == 18 {
+			if pub := certEl[0].Subkeys[0].PublicKey; pub.PubKeyAlgo == 18 {
 				var buf bytes.Buffer
 				pub.Serialize(&buf)
 				raw := buf.Bytes()
@@ -243,7 +249,7 @@ func TestGnuPGKeysOnCard(t *testing.T) {
 				}
 			}
 			insertCard(t, srv, 0, c)
-			for _, certs := range []gopenpgp.EntityList{cert, nil} {
+			for _, certs := range [][]*pgp.Cert{cert, nil} {
 				c.ResetCount()
 				b := pcscBackend(t, srv, Options{Certs: certs, Reader: srv.Readers[0]})
 				p := core.NewScriptedPrompter("123456")

@@ -11,12 +11,9 @@ import (
 	"fmt"
 	"time"
 
-	gopenpgp "github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/keyunlock/keyunlock/card/openpgp"
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pgp"
-	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
 // Key is a decryption key held on a card: the DEC slot, or the AUT slot
@@ -29,11 +26,11 @@ import (
 // session. Decryption itself needs only the algorithm attributes and the
 // fingerprint from the application data.
 type Key struct {
-	dev    *Device
-	slot   int
-	fpr    []byte
-	attr   openpgp.AlgoAttr
-	entity *gopenpgp.Entity // the certificate, when given
+	dev  *Device
+	slot int
+	fpr  []byte
+	attr openpgp.AlgoAttr
+	cert *pgp.Cert // the certificate, when given
 	// pub is the public key from the certificate, or read from the card;
 	// pubErr says why reading it failed. Both are guarded by dev.mu.
 	pub    *pgp.PublicKey
@@ -76,7 +73,7 @@ func (d *Device) buildKeys() {
 			continue
 		}
 		k := &Key{dev: d, slot: slot, fpr: fpr, attr: attr}
-		k.entity, k.pub = findCert(d.opts.Certs, fpr)
+		k.cert, k.pub = findCert(d.opts.Certs, fpr)
 		d.keys = append(d.keys, k)
 	}
 }
@@ -126,35 +123,14 @@ func (k *Key) cachedPublicKey() *pgp.PublicKey {
 	return k.pub
 }
 
-func findCert(certs gopenpgp.EntityList, fpr []byte) (*gopenpgp.Entity, *pgp.PublicKey) {
-	for _, e := range certs {
-		if e.PrimaryKey != nil && bytes.Equal(e.PrimaryKey.Fingerprint, fpr) {
-			return e, toPGP(e.PrimaryKey)
-		}
-		for _, s := range e.Subkeys {
-			if s.PublicKey != nil && bytes.Equal(s.PublicKey.Fingerprint, fpr) {
-				return e, toPGP(s.PublicKey)
-			}
+func findCert(certs []*pgp.Cert, fpr []byte) (*pgp.Cert, *pgp.PublicKey) {
+	now := time.Now()
+	for _, c := range certs {
+		if pk := c.FindKey(fpr, now); pk != nil {
+			return c, pk
 		}
 	}
 	return nil, nil
-}
-
-// toPGP converts a certificate's key to keyunlock's key type, or nil.
-func toPGP(pk *packet.PublicKey) *pgp.PublicKey {
-	var buf bytes.Buffer
-	if err := pk.Serialize(&buf); err != nil {
-		return nil
-	}
-	ps, err := pgppacket.Split(buf.Bytes())
-	if err != nil || len(ps) != 1 {
-		return nil
-	}
-	k, err := pgp.ParsePublicKey(ps[0].Body)
-	if err != nil {
-		return nil
-	}
-	return k
 }
 
 // Fingerprint implements core.Key: the 20-byte v4 fingerprint from C5.
@@ -219,13 +195,11 @@ func (k *Key) Describe(info *core.KeyInfo) {
 	if k.slot == openpgp.SlotAut {
 		info.Capabilities = append(info.Capabilities, "authenticate")
 	}
-	if k.entity != nil {
-		if k.entity.PrimaryKey != nil && !bytes.Equal(k.entity.PrimaryKey.Fingerprint, k.fpr) {
-			info.PrimaryFpr = fmt.Sprintf("%X", k.entity.PrimaryKey.Fingerprint)
+	if k.cert != nil {
+		if !bytes.Equal(k.cert.Primary.Fingerprint, k.fpr) {
+			info.PrimaryFpr = fmt.Sprintf("%X", k.cert.Primary.Fingerprint)
 		}
-		if id := k.entity.PrimaryIdentity(); id != nil {
-			info.UserID = id.Name
-		}
+		info.UserID = k.cert.PrimaryUserID(time.Now())
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,9 +8,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/keyunlock/keyunlock/card"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
 // cardFlags are the flags that add OpenPGP cards to a command's keys.
@@ -42,7 +41,7 @@ func (c *cardFlags) backends() ([]core.Backend, error) {
 		}
 		return nil, nil
 	}
-	var certs openpgp.EntityList
+	var certs []*pgp.Cert
 	for _, f := range c.certs {
 		el, err := readCerts(f)
 		if err != nil {
@@ -73,21 +72,16 @@ func (c *cardFlags) close() {
 }
 
 // readCerts reads a binary or ASCII-armored certificate file.
-func readCerts(path string) (openpgp.EntityList, error) {
+func readCerts(path string) ([]*pgp.Cert, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--card-cert: %w", err)
 	}
-	var el openpgp.EntityList
-	if bytes.Contains(data[:min(len(data), 64)], []byte("-----BEGIN PGP")) {
-		el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	} else {
-		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
-	}
+	certs, err := pgp.ReadCerts(data)
 	if err != nil {
 		return nil, fmt.Errorf("--card-cert %s: not an OpenPGP certificate: %w", path, err)
 	}
-	return el, nil
+	return certs, nil
 }
 
 // stderrNotifier prints notices on stderr and never asks.

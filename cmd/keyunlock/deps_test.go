@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// heavyPackages must stay out of the binary: go-crypto's openpgp and
+// openpgp/packet pull the post-quantum KEMs and signatures, Ed448 and
+// image/jpeg (photo IDs) through their algorithm switches, which cost about
+// a quarter of the compressed initrd payload. keyunlock reads keys and
+// messages with internal/pgp and core instead.
+var heavyPackages = []string{
+	"github.com/ProtonMail/go-crypto/openpgp",
+	"github.com/ProtonMail/go-crypto/openpgp/packet",
+	"github.com/cloudflare/circl/sign",
+	"github.com/cloudflare/circl/kem",
+	"image/jpeg",
+}
+
+func TestNoHeavyDependencies(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := map[string]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		deps[l] = true
+	}
+	if !deps["github.com/keyunlock/keyunlock/core"] || !deps["crypto/rsa"] {
+		t.Fatalf("go list -deps misses packages keyunlock surely uses: %d packages listed", len(deps))
+	}
+	for _, p := range heavyPackages {
+		if deps[p] {
+			t.Errorf("the keyunlock binary imports %s (find the importer with: go list -deps -f '{{.ImportPath}}: {{.Imports}}' ./cmd/keyunlock | grep %s)", p, p)
+		}
+	}
+	for d := range deps {
+		if strings.HasPrefix(d, "github.com/cloudflare/circl/sign/") || strings.HasPrefix(d, "github.com/cloudflare/circl/kem/") {
+			t.Errorf("the keyunlock binary imports %s", d)
+		}
+	}
+}

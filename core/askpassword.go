@@ -8,13 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // DefaultAskPasswordDir is where systemd's password agents look for questions.
@@ -112,15 +113,12 @@ func (a *AgentPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, err
 	askPath := filepath.Join(fsDir, "ask."+suffix)
 	sockName := filepath.Join(dir, "sck."+suffix) // as agents see it
 
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	// SO_PASSCRED: every answer carries its sender's uid.
+	conn, err := unixsock.ListenDatagram(sockPath, true)
 	if err != nil {
 		return nil, fmt.Errorf("password agent socket: %w", err)
 	}
-	defer os.Remove(sockPath)
-	defer conn.Close()
-	if err := setPassCred(conn); err != nil {
-		return nil, err
-	}
+	defer conn.Close() // and removes sockPath
 
 	timeout := a.timeout()
 	deadline := time.Now().Add(timeout)
@@ -158,9 +156,9 @@ func (a *AgentPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, err
 	defer stop()
 	buf := make([]byte, 64<<10)
 	defer Wipe(buf)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	oob := make([]byte, unixsock.CredSpace)
 	for {
-		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		n, oobn, err := conn.ReadMsg(buf, oob)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -171,7 +169,11 @@ func (a *AgentPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, err
 			}
 			return nil, fmt.Errorf("password agent socket: %w", err)
 		}
-		uid, ok := senderUID(oob[:oobn])
+		cred, ok := unixsock.SenderCred(oob[:oobn])
+		uid := cred.UID
+		if !ok {
+			uid = -1
+		}
 		if !ok || (uid != 0 && uid != os.Geteuid()) {
 			a.Notify(ctx, fmt.Sprintf("ignoring a password answer from uid %d (only root may answer)", uid))
 			continue
@@ -191,35 +193,4 @@ func (a *AgentPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, err
 			return nil, fmt.Errorf("%w for key %s", ErrPromptCanceled, req.Key.Fingerprint)
 		}
 	}
-}
-
-func setPassCred(c *net.UnixConn) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("SO_PASSCRED: %w", serr)
-	}
-	return nil
-}
-
-// senderUID extracts the sender's uid from SCM_CREDENTIALS.
-func senderUID(oob []byte) (int, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return -1, false
-	}
-	for _, m := range msgs {
-		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
-			return int(cred.Uid), true
-		}
-	}
-	return -1, false
 }

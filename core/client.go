@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
+
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // DefaultSocket is where the daemon listens unless told otherwise.
@@ -25,7 +26,7 @@ type Client struct {
 	MaxReply int
 
 	mu   sync.Mutex
-	conn net.Conn
+	conn *unixsock.Conn
 	r    *bufio.Reader
 	// deadline is set when conn may carry a deadline from an earlier call.
 	deadline bool
@@ -44,8 +45,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 }
 
 func (c *Client) connect(ctx context.Context) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.path)
+	conn, err := unixsock.DialContext(ctx, c.path)
 	if err != nil {
 		return fmt.Errorf("cannot reach the keyunlock daemon at %s: %w (is 'keyunlock serve' running?)", c.path, err)
 	}

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // DefaultKeyfileDir holds the encrypted LUKS keyfiles, one <volume>.pgp per volume.
@@ -41,7 +40,7 @@ type KeyProvider struct {
 
 	decryptMu sync.Mutex
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
+	listeners map[*unixsock.Listener]struct{}
 	closing   bool
 	wg        sync.WaitGroup
 	ctx       context.Context
@@ -51,7 +50,7 @@ type KeyProvider struct {
 
 func (p *KeyProvider) init() {
 	p.once.Do(func() {
-		p.listeners = map[net.Listener]struct{}{}
+		p.listeners = map[*unixsock.Listener]struct{}{}
 		p.ctx, p.cancel = context.WithCancel(context.Background())
 	})
 }
@@ -72,7 +71,7 @@ func (p *KeyProvider) timeout() time.Duration {
 }
 
 // Serve accepts systemd-cryptsetup connections on l until Shutdown.
-func (p *KeyProvider) Serve(l net.Listener) error {
+func (p *KeyProvider) Serve(l *unixsock.Listener) error {
 	p.init()
 	p.mu.Lock()
 	if p.closing {
@@ -127,7 +126,7 @@ func (p *KeyProvider) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (p *KeyProvider) serveConn(c net.Conn) {
+func (p *KeyProvider) serveConn(c *unixsock.Conn) {
 	defer c.Close()
 	deadline := time.Now().Add(p.timeout())
 	c.SetDeadline(deadline)
@@ -140,7 +139,7 @@ func (p *KeyProvider) serveConn(c net.Conn) {
 		p.logf("keyunlock: key provider: refusing peer %s: only root (systemd-cryptsetup) gets keys", peer)
 		return
 	}
-	addr, err := peerName(c)
+	addr, err := c.PeerName()
 	if err != nil {
 		p.logf("keyunlock: key provider: peer %s: %v", peer, err)
 		return
@@ -178,23 +177,9 @@ func (p *KeyProvider) serveConn(c net.Conn) {
 // watchHangup cancels when the peer closes its end. systemd-cryptsetup has
 // shut down its write side, so the read returns EOF at once; what we wait
 // for is POLLHUP/POLLRDHUP on the socket.
-func watchHangup(ctx context.Context, c net.Conn, cancel context.CancelFunc) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return
-	}
+func watchHangup(ctx context.Context, c *unixsock.Conn, cancel context.CancelFunc) {
 	for ctx.Err() == nil {
-		var hup bool
-		rc.Control(func(fd uintptr) {
-			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLHUP}}
-			n, _ := unix.Poll(fds, 0)
-			hup = n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
-		})
-		if hup {
+		if c.HungUp() {
 			cancel()
 			return
 		}
@@ -203,32 +188,6 @@ func watchHangup(ctx context.Context, c net.Conn, cancel context.CancelFunc) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// peerName returns the peer's bound address via getpeername(2). Abstract
-// addresses start with '@' (golang.org/x/sys shows the leading NUL so).
-func peerName(c net.Conn) (string, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return "", fmt.Errorf("not a UNIX socket connection")
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return "", err
-	}
-	var sa unix.Sockaddr
-	var serr error
-	if err := rc.Control(func(fd uintptr) { sa, serr = unix.Getpeername(int(fd)) }); err != nil {
-		return "", err
-	}
-	if serr != nil {
-		return "", fmt.Errorf("getpeername: %w", serr)
-	}
-	su, ok := sa.(*unix.SockaddrUnix)
-	if !ok {
-		return "", fmt.Errorf("getpeername: not a UNIX address")
-	}
-	return su.Name, nil
 }
 
 // ParseCryptsetupPeer extracts the volume name from the abstract address

@@ -3,7 +3,6 @@ package core
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // ListenOptions says who may open a daemon socket file.
@@ -25,7 +26,7 @@ type ListenOptions struct {
 // the parent directory (0755) if needed, replaces a stale socket file that
 // nothing listens on, refuses to replace a live one or a non-socket, and
 // sets the mode and group.
-func Listen(path string, opts ListenOptions) (*net.UnixListener, error) {
+func Listen(path string, opts ListenOptions) (*unixsock.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the socket directory: %w", err)
 	}
@@ -33,30 +34,32 @@ func Listen(path string, opts ListenOptions) (*net.UnixListener, error) {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("%s exists and is not a socket: remove it or choose another --socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
+		// A daemon whose accept queue stays full is alive too.
+		c, err := unixsock.Dial(path, time.Second)
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			if c != nil {
+				c.Close()
+			}
 			return nil, fmt.Errorf("%s: another daemon already listens there (stop it, or choose another --socket)", path)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("removing the stale socket: %w", err)
 		}
 	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	// Owner only until the group is set; Close removes the file.
+	l, err := unixsock.Listen(path, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	l.SetUnlinkOnClose(true)
-	mode := os.FileMode(0o600)
 	if opts.Group {
-		mode = 0o660
 		if err := os.Chown(path, -1, opts.GID); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("giving %s to group %d: %w", path, opts.GID, err)
 		}
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		l.Close()
-		return nil, err
+		if err := os.Chmod(path, 0o660); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -84,7 +87,7 @@ func LookupGroup(name string) (int, error) {
 // keyed by their FileDescriptorName. It returns nil when the process was not
 // socket-activated, and unsets the variables so that children do not
 // inherit them.
-func ActivatedListeners() (map[string][]net.Listener, error) {
+func ActivatedListeners() (map[string][]*unixsock.Listener, error) {
 	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
 	if err != nil || pid != os.Getpid() {
 		return nil, nil
@@ -97,7 +100,7 @@ func ActivatedListeners() (map[string][]net.Listener, error) {
 	os.Unsetenv("LISTEN_PID")
 	os.Unsetenv("LISTEN_FDS")
 	os.Unsetenv("LISTEN_FDNAMES")
-	out := map[string][]net.Listener{}
+	out := map[string][]*unixsock.Listener{}
 	var errs []error
 	for i := 0; i < n; i++ {
 		fd := 3 + i
@@ -106,16 +109,9 @@ func ActivatedListeners() (map[string][]net.Listener, error) {
 			name = names[i]
 		}
 		unix.CloseOnExec(fd)
-		f := os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd)+" ("+name+")")
-		l, err := net.FileListener(f)
-		f.Close()
+		l, err := unixsock.FileListener(fd)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("activated socket %q (fd %d): %w", name, fd, err))
-			continue
-		}
-		if _, ok := l.(*net.UnixListener); !ok {
-			l.Close()
-			errs = append(errs, fmt.Errorf("activated socket %q (fd %d) is not a UNIX stream socket", name, fd))
+			errs = append(errs, fmt.Errorf("activated socket %q (fd %d) is not a listening UNIX stream socket: %w", name, fd, err))
 			continue
 		}
 		out[name] = append(out[name], l)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestListenModes(t *testing.T) {
@@ -70,5 +72,45 @@ func TestLookupGroup(t *testing.T) {
 	}
 	if _, err := LookupGroup("no-such-group-keyunlock"); err == nil {
 		t.Fatal("unknown group accepted")
+	}
+}
+
+// TestListenKeepsBusyDaemon: a daemon whose accept queue is full is alive;
+// Listen must not take its socket away.
+func TestListenKeepsBusyDaemon(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "busy.sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: p}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Connect(c, &unix.SockaddrUnix{Name: p}); err != nil {
+			unix.Close(c)
+			if err != unix.EAGAIN {
+				t.Fatal(err)
+			}
+			break
+		}
+		defer unix.Close(c)
+		if i > 100 {
+			t.Fatal("the accept queue never filled")
+		}
+	}
+	if _, err := Listen(p, ListenOptions{}); err == nil || !strings.Contains(err.Error(), "another daemon already listens") {
+		t.Fatalf("Listen over a busy daemon's socket: %v", err)
+	}
+	if _, err := os.Lstat(p); err != nil {
+		t.Fatalf("the busy daemon's socket was removed: %v", err)
 	}
 }

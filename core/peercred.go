@@ -3,12 +3,11 @@ package core
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // PeerCred is the identity of the process at the other end of a UNIX socket,
@@ -25,26 +24,12 @@ func (p PeerCred) String() string {
 }
 
 // PeerCredOf reads SO_PEERCRED from a UNIX socket connection.
-func PeerCredOf(c net.Conn) (PeerCred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return PeerCred{}, fmt.Errorf("not a UNIX socket connection: %T", c)
-	}
-	rc, err := uc.SyscallConn()
+func PeerCredOf(c *unixsock.Conn) (PeerCred, error) {
+	cred, err := c.PeerCred()
 	if err != nil {
 		return PeerCred{}, err
 	}
-	var cred *unix.Ucred
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return PeerCred{}, err
-	}
-	if serr != nil {
-		return PeerCred{}, fmt.Errorf("SO_PEERCRED: %w", serr)
-	}
-	return PeerCred{PID: int(cred.Pid), UID: int(cred.Uid), GID: int(cred.Gid)}, nil
+	return PeerCred(cred), nil
 }
 
 // AccessPolicy decides which peers may talk to the daemon: root, the

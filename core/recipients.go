@@ -33,7 +33,7 @@ func RecipientKeys(data []byte, name string, now time.Time) ([]*pgp.PublicKey, e
 }
 
 // unsupportedHint follows errors about signatures keyunlock cannot check.
-const unsupportedHint = "keyunlock checks RSA, ECDSA (NIST and brainpool curves), Ed25519 and Ed448 signatures; use a certificate whose primary key is one of those"
+const unsupportedHint = "keyunlock checks RSA, DSA, ECDSA (NIST and brainpool curves), Ed25519 and Ed448 signatures; use a certificate whose primary key is one of those"
 
 // certKeys returns the valid encryption keys of one certificate.
 func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
@@ -42,7 +42,7 @@ func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
 	case self == nil && errors.Is(err, pgp.ErrUnsupportedSignature):
 		return nil, fmt.Errorf("its self-signatures cannot be checked (%v); %s", err, unsupportedHint)
 	case self == nil:
-		return nil, fmt.Errorf("has no valid self-signature (%v)", err)
+		return nil, fmt.Errorf("has no valid self-signature (%v); get a fresh copy of the certificate from its owner", err)
 	case c.Revoked(now):
 		return nil, fmt.Errorf("is revoked; ask its owner for a current certificate")
 	case expired(c.Primary, self, now):
@@ -60,6 +60,8 @@ func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
 		if sig == nil {
 			if errors.Is(err, pgp.ErrUnsupportedSignature) {
 				err = fmt.Errorf("%v; %s", err, unsupportedHint)
+			} else {
+				err = fmt.Errorf("%v; the certificate is damaged or forged: get a fresh copy from its owner", err)
 			}
 			skipped = append(skipped, fmt.Sprintf("subkey %X has no valid binding signature (%v)", s.Key.Fingerprint, err))
 			continue
@@ -84,6 +86,9 @@ func certKeys(c *pgp.Cert, now time.Time) ([]*pgp.PublicKey, error) {
 		} else {
 			keys = append(keys, c.Primary)
 		}
+	}
+	if c.TooManySignatures() {
+		return nil, fmt.Errorf("has more than %d self-signatures to check; export it again with gpg --export-options export-minimal", pgp.MaxSignatureChecks)
 	}
 	if len(keys) == 0 {
 		if len(skipped) > 0 {

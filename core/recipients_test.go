@@ -270,3 +270,64 @@ func TestEncryptToCertsGoCryptoDecrypts(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientKeysBoundsSignatureChecks stuffs a certificate with bad
+// copies of its user ID self-signature, placed before the good one: the
+// reader gives up after pgp.MaxSignatureChecks with a clear error.
+func TestRecipientKeysBoundsSignatureChecks(t *testing.T) {
+	cert := serialize(t, newEntity(t, entityConfigs["v4-cv25519"]))
+	ps, err := pgppacket.Split(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for i, p := range ps {
+		if p.Tag == pgp.TagSignature && ps[i-1].Tag == pgppacket.TagUserID {
+			bad := bytes.Clone(p.Body)
+			bad[len(bad)-1] ^= 1
+			for j := 0; j < pgp.MaxSignatureChecks+20; j++ {
+				out = pgppacket.Append(out, p.Tag, bad)
+			}
+		}
+		out = pgppacket.Append(out, p.Tag, p.Body)
+	}
+	_, err = core.RecipientKeys(out, "stuffed.pgp", time.Now())
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d self-signatures", pgp.MaxSignatureChecks)) {
+		t.Fatalf("stuffed certificate: %v", err)
+	}
+}
+
+// TestRecipientKeysRefusesGraftedSubkey moves the encryption subkey of one
+// certificate, with its binding signature, into another: the binding was
+// made by the other primary key, so the subkey must not be used.
+func TestRecipientKeysRefusesGraftedSubkey(t *testing.T) {
+	a, b := newEntity(t, entityConfigs["v4-cv25519"]), newEntity(t, entityConfigs["v4-cv25519"])
+	pa, err := pgppacket.Split(serialize(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := pgppacket.Split(serialize(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, p := range pa {
+		if p.Tag == pgppacket.TagPublicSubkey {
+			break
+		}
+		out = pgppacket.Append(out, p.Tag, p.Body)
+	}
+	grafted := false
+	for _, p := range pb {
+		if p.Tag == pgppacket.TagPublicSubkey {
+			grafted = true
+		}
+		if grafted {
+			out = pgppacket.Append(out, p.Tag, p.Body)
+		}
+	}
+	_, err = core.RecipientKeys(out, "grafted.pgp", time.Now())
+	if err == nil || !strings.Contains(err.Error(), "no valid binding signature") {
+		t.Fatalf("grafted subkey: %v", err)
+	}
+}

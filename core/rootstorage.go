@@ -2,10 +2,12 @@ package core
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // InitrdReleaseFile exists only in an initrd (systemd's INITRD_INTERFACE).
@@ -46,15 +48,12 @@ func NotifyReady(status string) error {
 	if addr == "" {
 		return nil
 	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
-	if err != nil {
-		return fmt.Errorf("sd_notify: %w", err)
-	}
-	defer c.Close()
 	msg := "READY=1\nMAINPID=" + fmt.Sprint(os.Getpid()) + "\n"
 	if status != "" {
 		msg += "STATUS=" + strings.ReplaceAll(status, "\n", " ") + "\n"
 	}
-	_, err = c.Write([]byte(msg))
-	return err
+	if err := unixsock.SendDatagram(addr, []byte(msg), 10*time.Second); err != nil {
+		return fmt.Errorf("sd_notify: %w", err)
+	}
+	return nil
 }

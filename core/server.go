@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 // Server serves a Service over varlink on UNIX stream sockets: the
@@ -45,7 +46,7 @@ type Server struct {
 	Status func(ctx context.Context, st *DaemonStatus)
 
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
+	listeners map[*unixsock.Listener]struct{}
 	conns     map[*serverConn]struct{}
 	closing   bool
 	wg        sync.WaitGroup
@@ -67,7 +68,7 @@ var ErrServerClosed = errors.New("keyunlock server closed")
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.listeners = map[net.Listener]struct{}{}
+		s.listeners = map[*unixsock.Listener]struct{}{}
 		s.conns = map[*serverConn]struct{}{}
 		s.started = time.Now()
 		s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -111,7 +112,7 @@ func (s *Server) writeTimeout() time.Duration {
 }
 
 // Serve accepts connections on l until Shutdown is called or l fails.
-func (s *Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l *unixsock.Listener) error {
 	s.init()
 	s.mu.Lock()
 	if s.closing {
@@ -135,8 +136,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if closing {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporaryAccept(err) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || isTemporaryAccept(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				time.Sleep(backoff)
 				continue
@@ -174,7 +174,7 @@ func isTemporaryAccept(err error) bool {
 }
 
 // refuse sends one error reply without waiting for a call, then closes.
-func (s *Server) refuse(c net.Conn, e *VarlinkError) {
+func (s *Server) refuse(c *unixsock.Conn, e *VarlinkError) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	writeMessage(c, varlinkReply{Parameters: nonNilParams(e.Parameters), Error: e.Name})
 	c.Close()
@@ -230,7 +230,7 @@ func (s *Server) Connections() int {
 // serverConn is one client connection.
 type serverConn struct {
 	s    *Server
-	c    net.Conn
+	c    *unixsock.Conn
 	peer PeerCred
 
 	// rbuf assembles a call longer than the read buffer; wbuf holds the
@@ -290,7 +290,7 @@ func (sc *serverConn) serve() {
 		msg, err := readMessageInto(r, &sc.rbuf, s.maxRequest())
 		if err != nil {
 			switch {
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			case errors.Is(err, io.EOF), errors.Is(err, os.ErrClosed):
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				sc.mu.Lock()
 				stopped := sc.stopped

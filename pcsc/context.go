@@ -4,10 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"time"
+
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
+
+// conn is what the client needs of its stream to pcscd.
+type conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+	SetReadDeadline(time.Time) error
+}
 
 // Context is a connection to pcscd (an SCARDCONTEXT and its socket).
 type Context struct {
@@ -15,7 +23,7 @@ type Context struct {
 	opt  options
 
 	mu       sync.Mutex // serializes exchanges on conn
-	conn     net.Conn
+	conn     conn
 	hctx     uint32
 	minor    int32
 	broken   error // set once the stream is unusable
@@ -36,10 +44,7 @@ func EstablishContext(opts ...Option) (*Context, error) {
 	c := &Context{path: o.socket, opt: o}
 	dial := o.dial
 	if dial == nil {
-		dial = func() (net.Conn, error) {
-			d := net.Dialer{Timeout: o.callTimeout}
-			return d.Dial("unix", o.socket)
-		}
+		dial = func() (conn, error) { return unixsock.Dial(o.socket, o.callTimeout) }
 	}
 	conn, err := dial()
 	if err != nil {

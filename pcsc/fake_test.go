@@ -42,7 +42,7 @@ func startFake(t *testing.T, steps ...step) (*fakeServer, []Option) {
 	go f.run(srv)
 	t.Cleanup(func() { cli.Close(); srv.Close() })
 	return f, []Option{
-		func(o *options) { o.dial = func() (net.Conn, error) { return cli, nil } },
+		func(o *options) { o.dial = func() (conn, error) { return cli, nil } },
 		WithSocket("/fake/pcscd.comm"),
 		WithCallTimeout(2 * time.Second),
 	}

@@ -32,7 +32,7 @@ func playReplies(replies []byte) error {
 		srv.Write(replies)
 		srv.Close()
 	}()
-	ctx, err := EstablishContext(func(o *options) { o.dial = func() (net.Conn, error) { return cli, nil } },
+	ctx, err := EstablishContext(func(o *options) { o.dial = func() (conn, error) { return cli, nil } },
 		WithCallTimeout(time.Second), WithTransmitTimeout(time.Second), WithSharingTimeout(0))
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package pcsc
 
 import (
-	"net"
 	"os"
 	"time"
 )
@@ -27,7 +26,7 @@ type options struct {
 	callTimeout     time.Duration
 	transmitTimeout time.Duration
 	sharingTimeout  time.Duration
-	dial            func() (net.Conn, error) // tests: replaces dialling the socket
+	dial            func() (conn, error) // tests: replaces dialling the socket
 }
 
 // An Option configures EstablishContext.

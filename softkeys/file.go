@@ -135,7 +135,7 @@ func parseKeys(path string, bin []byte) (*File, error) {
 	if len(f.keys) == 0 {
 		return nil, &notKeyError{path, "a public certificate, not a secret key (export it with gpg --export-secret-keys)"}
 	}
-	describe(f, pkts)
+	describe(f, bin)
 	return f, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	cardpkg "github.com/keyunlock/keyunlock/card"
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/unixsock"
 )
 
 const serveExamples = `  # The daemon with a soft key, its varlink socket and the crypttab key socket:
@@ -146,14 +146,14 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	var mainLs, luksLs []net.Listener
+	var mainLs, luksLs []*unixsock.Listener
 	// An activated socket is the key socket when it is named "luks"
 	// (FileDescriptorName=luks) or listens on --luks-socket; the shipped
 	// keyunlock.socket carries both paths in one unit.
 	luksActivated := false
 	for name, ls := range activated {
 		for _, l := range ls {
-			if name == "luks" || *luksSocket != "" && l.Addr().String() == *luksSocket {
+			if name == "luks" || *luksSocket != "" && l.Addr() == *luksSocket {
 				luksLs = append(luksLs, l)
 				luksActivated = true
 			} else {

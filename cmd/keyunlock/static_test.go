@@ -69,3 +69,29 @@ func TestNoCgoDependency(t *testing.T) {
 		t.Fatalf("go list returned only %d packages", n)
 	}
 }
+
+// TestNoNetPackage checks that the binary does without package net even
+// when cgo is enabled: net (its resolver, DNS parser and initialisation)
+// costs size and start-up time, and would pull in runtime/cgo. Sockets go
+// through internal/unixsock. go list needs no C compiler for this.
+func TestNoNetPackage(t *testing.T) {
+	tools := testenv.RequireTool(t, "go")
+	cmd := exec.Command(tools["go"], "list", "-deps", ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	pkgs := strings.Fields(string(out))
+	if len(pkgs) < 10 || pkgs[len(pkgs)-1] != "github.com/keyunlock/keyunlock/cmd/keyunlock" {
+		t.Fatalf("go list -deps returned an unexpected list: %q", pkgs)
+	}
+	for _, p := range pkgs {
+		switch {
+		case p == "net" || strings.HasPrefix(p, "net/"):
+			t.Errorf("keyunlock imports %s (use internal/unixsock for sockets)", p)
+		case p == "runtime/cgo":
+			t.Errorf("keyunlock imports runtime/cgo with CGO_ENABLED=1")
+		}
+	}
+}

@@ -27,11 +27,18 @@ const (
 // Signatures are checked when a method needs them, newest first, and the
 // outcome is remembered.
 type Cert struct {
-	Primary *PublicKey
-	UserIDs []*UserID
-	Subkeys []*Subkey
-	direct  []*certSig // direct-key signatures and key revocations
+	Primary    *PublicKey
+	UserIDs    []*UserID
+	Subkeys    []*Subkey
+	direct     []*certSig // direct-key signatures and key revocations
+	checks     int        // signatures verified so far
+	overBudget bool       // a check was refused: past MaxSignatureChecks
 }
+
+// TooManySignatures reports whether a signature was left unchecked
+// because of MaxSignatureChecks: answers about revocations are then
+// incomplete, and the certificate should be refused.
+func (c *Cert) TooManySignatures() bool { return c.overBudget }
 
 // UserID is a user ID packet and the signatures on it.
 type UserID struct {
@@ -158,9 +165,24 @@ func newestFirst(sigs []*certSig, pk *PublicKey, now time.Time, types ...uint8) 
 	return out
 }
 
-// check verifies cs once with verify and remembers the outcome.
-func (cs *certSig) check(verify func(*Signature) error) error {
+// MaxSignatureChecks bounds the signatures verified per certificate, so
+// that a certificate stuffed with bad self-signatures (Ed448 and brainpool
+// checks take milliseconds each) cannot stall its reader. Real
+// certificates need a handful.
+const MaxSignatureChecks = 100
+
+// errTooManySignatures is the outcome of checks past MaxSignatureChecks.
+var errTooManySignatures = fmt.Errorf("more than %d self-signatures to check; strip old ones (gpg --export-options export-minimal)", MaxSignatureChecks)
+
+// check verifies cs once with verify, within the certificate's budget,
+// and remembers the outcome.
+func (cs *certSig) check(c *Cert, verify func(*Signature) error) error {
 	if !cs.checked {
+		if c.checks >= MaxSignatureChecks {
+			c.overBudget = true
+			return errTooManySignatures
+		}
+		c.checks++
 		cs.err = verify(cs.sig)
 		cs.checked = true
 	}
@@ -169,12 +191,15 @@ func (cs *certSig) check(verify func(*Signature) error) error {
 
 // firstValid returns the first signature in sigs that verifies, or the
 // error of the newest one when none does (nil error when sigs is empty).
-func firstValid(sigs []*certSig, verify func(*Signature) error) (*Signature, error) {
+func firstValid(c *Cert, sigs []*certSig, verify func(*Signature) error) (*Signature, error) {
 	var first error
 	for _, cs := range sigs {
-		err := cs.check(verify)
+		err := cs.check(c, verify)
 		if err == nil {
 			return cs.sig, nil
+		}
+		if err == errTooManySignatures {
+			return nil, err
 		}
 		if first == nil {
 			first = err
@@ -187,9 +212,9 @@ func firstValid(sigs []*certSig, verify func(*Signature) error) (*Signature, err
 // a revocation saying the key was superseded, retired or its user ID is
 // no longer valid counts from its creation; any other one (compromised,
 // or no reason) always.
-func revokedBy(sigs []*certSig, verify func(*Signature) error, now time.Time) bool {
+func revokedBy(c *Cert, sigs []*certSig, verify func(*Signature) error, now time.Time) bool {
 	for _, cs := range sigs {
-		if cs.sig == nil || cs.check(verify) != nil {
+		if cs.sig == nil || cs.check(c, verify) != nil {
 			continue
 		}
 		soft := cs.sig.HasRevocation && (cs.sig.RevocationCode == 1 || cs.sig.RevocationCode == 3 || cs.sig.RevocationCode == 32)
@@ -220,7 +245,7 @@ func revocations(sigs []*certSig, pk *PublicKey, typ uint8) []*certSig {
 func (c *Cert) SelfSignature(now time.Time) (*Signature, *UserID, error) {
 	pk := c.Primary
 	direct := func() (*Signature, error) {
-		return firstValid(newestFirst(c.direct, pk, now, SigDirectKey), func(s *Signature) error {
+		return firstValid(c, newestFirst(c.direct, pk, now, SigDirectKey), func(s *Signature) error {
 			return s.VerifyKeySignature(pk, pk, nil)
 		})
 	}
@@ -280,7 +305,7 @@ func (c *Cert) primaryUserID(now time.Time) (*UserID, *Signature, error) {
 	var bestSig *Signature
 	var firstErr error
 	for _, u := range c.UserIDs {
-		s, err := u.selfSig(c.Primary, now)
+		s, err := c.userIDSelfSig(u, now)
 		if s == nil {
 			if firstErr == nil {
 				firstErr = err
@@ -295,8 +320,9 @@ func (c *Cert) primaryUserID(now time.Time) (*UserID, *Signature, error) {
 	return best, bestSig, firstErr
 }
 
-func (u *UserID) selfSig(pk *PublicKey, now time.Time) (*Signature, error) {
-	return firstValid(newestFirst(u.sigs, pk, now, SigGenericCert, SigPersonaCert, SigCasualCert, SigPositiveCert),
+func (c *Cert) userIDSelfSig(u *UserID, now time.Time) (*Signature, error) {
+	pk := c.Primary
+	return firstValid(c, newestFirst(u.sigs, pk, now, SigGenericCert, SigPersonaCert, SigCasualCert, SigPositiveCert),
 		func(s *Signature) error { return s.VerifyUserIDSignature(pk, pk, []byte(u.ID)) })
 }
 
@@ -313,7 +339,7 @@ func (c *Cert) PrimaryUserID(now time.Time) string {
 // Revoked reports whether the primary key has a valid revocation at now.
 func (c *Cert) Revoked(now time.Time) bool {
 	pk := c.Primary
-	return revokedBy(revocations(c.direct, pk, SigKeyRevocation), func(s *Signature) error {
+	return revokedBy(c, revocations(c.direct, pk, SigKeyRevocation), func(s *Signature) error {
 		return s.VerifyKeySignature(pk, pk, nil)
 	}, now)
 }
@@ -321,7 +347,7 @@ func (c *Cert) Revoked(now time.Time) bool {
 // UserIDRevoked reports whether u has a valid revocation by the primary key.
 func (c *Cert) UserIDRevoked(u *UserID, now time.Time) bool {
 	pk := c.Primary
-	return revokedBy(revocations(u.sigs, pk, SigCertRevocation), func(s *Signature) error {
+	return revokedBy(c, revocations(u.sigs, pk, SigCertRevocation), func(s *Signature) error {
 		return s.VerifyUserIDSignature(pk, pk, []byte(u.ID))
 	}, now)
 }
@@ -332,7 +358,7 @@ func (c *Cert) Binding(s *Subkey, now time.Time) (*Signature, error) {
 	if s.Key == nil {
 		return nil, s.ParseErr
 	}
-	sig, err := firstValid(newestFirst(s.sigs, c.Primary, now, SigSubkeyBinding), func(sig *Signature) error {
+	sig, err := firstValid(c, newestFirst(s.sigs, c.Primary, now, SigSubkeyBinding), func(sig *Signature) error {
 		return sig.VerifyKeySignature(c.Primary, c.Primary, s.Key)
 	})
 	if sig == nil && err == nil {
@@ -349,7 +375,7 @@ func (c *Cert) SubkeyRevoked(s *Subkey, now time.Time) bool {
 	if s.Key == nil {
 		return false
 	}
-	return revokedBy(revocations(s.sigs, c.Primary, SigSubkeyRevoke), func(sig *Signature) error {
+	return revokedBy(c, revocations(s.sigs, c.Primary, SigSubkeyRevoke), func(sig *Signature) error {
 		return sig.VerifyKeySignature(c.Primary, c.Primary, s.Key)
 	}, now)
 }

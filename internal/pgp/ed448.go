@@ -56,13 +56,20 @@ func (c *ed448Params) add(a, b ed448Point) ed448Point {
 	return ed448Point{x: mul(mul(A, F), hcd), y: mul(mul(A, G), dc), z: mul(F, G)}
 }
 
-// mul returns [k]P by double-and-add (public scalars only).
-func (c *ed448Params) mul(k *big.Int, pt ed448Point) ed448Point {
+// mul2 returns [a]P + [b]Q by simultaneous double-and-add (Shamir's
+// trick; public scalars only).
+func (c *ed448Params) mul2(a *big.Int, pt ed448Point, b *big.Int, qt ed448Point) ed448Point {
+	both := c.add(pt, qt)
 	r := ed448Point{big.NewInt(0), big.NewInt(1), big.NewInt(1)}
-	for i := k.BitLen() - 1; i >= 0; i-- {
+	for i := max(a.BitLen(), b.BitLen()) - 1; i >= 0; i-- {
 		r = c.add(r, r)
-		if k.Bit(i) == 1 {
+		switch a.Bit(i)<<1 | b.Bit(i) {
+		case 3:
+			r = c.add(r, both)
+		case 2:
 			r = c.add(r, pt)
+		case 1:
+			r = c.add(r, qt)
 		}
 	}
 	return r
@@ -164,7 +171,7 @@ func ed448Verify(pub, msg, sig []byte) bool {
 	negA := ed448Point{x: new(big.Int).Sub(c.p, a.x), y: a.y, z: a.z}
 	negA.x.Mod(negA.x, c.p)
 	base := ed448Point{x: c.bx, y: c.by, z: big.NewInt(1)}
-	r := c.add(c.mul(s, base), c.mul(k, negA))
+	r := c.mul2(s, base, k, negA)
 	enc := c.encode(r)
 	eq := byte(0)
 	for i := range enc {

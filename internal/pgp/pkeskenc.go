@@ -3,6 +3,7 @@ package pgp
 import (
 	"crypto/ecdh"
 	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/brainpool"
 	"github.com/ProtonMail/go-crypto/openpgp/aes/keywrap"
-	"github.com/cloudflare/circl/dh/x448"
+	"github.com/ProtonMail/go-crypto/openpgp/x448"
 	"golang.org/x/crypto/hkdf"
 )
 
@@ -60,6 +61,12 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 		body, err = appendECDHSessionKey(body, rand, pub, block)
 	case X25519, X448:
 		body, err = appendXSessionKey(body, rand, pub, v6, c, key)
+	case ElGamal:
+		if v6 {
+			err = errors.New("ElGamal keys cannot receive v6 PKESKs (RFC 9580 §5.1.4)")
+		} else {
+			body, err = appendElGamalSessionKey(body, rand, pub, block)
+		}
 	default:
 		err = fmt.Errorf("cannot encrypt to %s keys", pub.algoWord())
 	}
@@ -84,6 +91,42 @@ func appendRSASessionKey(body []byte, rand io.Reader, pub *PublicKey, block []by
 		return nil, err
 	}
 	return AppendMPI(body, ct), nil
+}
+
+// appendElGamalSessionKey appends MPI(g^k mod p) ‖ MPI(m·y^k mod p), m
+// the PKCS #1 v1.5 (type 2) padded block, k random (RFC 9580 §5.1.4).
+func appendElGamalSessionKey(body []byte, rand io.Reader, pub *PublicKey, block []byte) ([]byte, error) {
+	p, g, y := new(big.Int).SetBytes(pub.P), new(big.Int).SetBytes(pub.G), new(big.Int).SetBytes(pub.Y)
+	size := (p.BitLen() + 7) / 8
+	if p.BitLen() < 1024 || len(block) > size-11 {
+		return nil, fmt.Errorf("ElGamal key of %d bits is too small", p.BitLen())
+	}
+	em := make([]byte, size)
+	defer clear(em)
+	em[1] = 2
+	ps := em[2 : size-len(block)-1]
+	if _, err := io.ReadFull(rand, ps); err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		for ps[i] == 0 {
+			if _, err := io.ReadFull(rand, ps[i:i+1]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	copy(em[size-len(block):], block)
+	m := new(big.Int).SetBytes(em)
+	k, err := cryptorand.Int(rand, new(big.Int).Sub(p, big.NewInt(2)))
+	if err != nil {
+		return nil, err
+	}
+	k.Add(k, big.NewInt(1))
+	c1 := new(big.Int).Exp(g, k, p)
+	c2 := new(big.Int).Exp(y, k, p)
+	c2.Mul(c2, m).Mod(c2, p)
+	body = AppendMPI(body, c1.Bytes())
+	return AppendMPI(body, c2.Bytes()), nil
 }
 
 // kdfHash returns the hash of an ECDH key's KDF parameters.
@@ -245,36 +288,20 @@ func brainpoolEncaps(rand io.Reader, curve elliptic.Curve, peer []byte) (point, 
 
 // appendXSessionKey appends ephemeral ‖ length ‖ [cipher] ‖ wrapped for an
 // X25519 or X448 key (RFC 9580 §5.1.6, §5.1.7): the key-wrap key is HKDF
-// (SHA-256 / SHA-512) over ephemeral ‖ recipient ‖ shared secret.
+// (SHA-256 / SHA-512) over ephemeral ‖ recipient ‖ shared secret. X25519
+// runs on crypto/ecdh; X448, which the standard library lacks, on
+// go-crypto's openpgp/x448.
 func appendXSessionKey(body []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFunction, key []byte) ([]byte, error) {
 	if !v6 && !c.IsAES() {
 		return nil, errors.New("X25519 and X448 need an AES session key")
 	}
-	var eph, shared []byte
-	var newHash func() hash.Hash
-	var info string
-	var kekSize int
+	var eph, wrapped []byte
 	var err error
 	if pub.Algo == X25519 {
-		if eph, shared, err = x25519Encaps(rand, pub.Point, false); err != nil {
-			return nil, err
-		}
-		newHash, info, kekSize = sha256.New, "OpenPGP X25519", 16
+		eph, wrapped, err = x25519Wrap(rand, pub.Point, key)
 	} else {
-		if eph, shared, err = x448Encaps(rand, pub.Point); err != nil {
-			return nil, err
-		}
-		newHash, info, kekSize = sha512.New, "OpenPGP X448", 32
+		eph, wrapped, err = x448.Encrypt(rand, &x448.PublicKey{Point: pub.Point}, key)
 	}
-	defer clear(shared)
-	ikm := append(append(append([]byte{}, eph...), pub.Point...), shared...)
-	defer clear(ikm)
-	kek := make([]byte, kekSize)
-	defer clear(kek)
-	if _, err := io.ReadFull(hkdf.New(newHash, ikm, nil, []byte(info)), kek); err != nil {
-		return nil, err
-	}
-	wrapped, err := keywrap.Wrap(kek, key)
 	if err != nil {
 		return nil, err
 	}
@@ -287,22 +314,23 @@ func appendXSessionKey(body []byte, rand io.Reader, pub *PublicKey, v6 bool, c C
 	return append(body, wrapped...), nil
 }
 
-// x448Encaps does X448 with a fresh ephemeral key.
-func x448Encaps(rand io.Reader, peerU []byte) (point, shared []byte, err error) {
-	if len(peerU) != x448.Size {
-		return nil, nil, errors.New("malformed X448 public key")
-	}
-	var peer, priv, pubk, sh x448.Key
-	copy(peer[:], peerU)
-	if _, err := io.ReadFull(rand, priv[:]); err != nil {
+// x25519Wrap does X25519 with a fresh ephemeral key and wraps key under
+// HKDF-SHA-256(ephemeral ‖ recipient ‖ shared, info "OpenPGP X25519").
+func x25519Wrap(rand io.Reader, peer, key []byte) (eph, wrapped []byte, err error) {
+	eph, shared, err := x25519Encaps(rand, peer, false)
+	if err != nil {
 		return nil, nil, err
 	}
-	defer clear(priv[:])
-	x448.KeyGen(&pubk, &priv)
-	if !x448.Shared(&sh, &priv, &peer) {
-		return nil, nil, errors.New("X448 with the recipient key gives a low-order point")
+	defer clear(shared)
+	ikm := append(append(append([]byte{}, eph...), peer...), shared...)
+	defer clear(ikm)
+	kek := make([]byte, 16)
+	defer clear(kek)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, ikm, nil, []byte("OpenPGP X25519")), kek); err != nil {
+		return nil, nil, err
 	}
-	return pubk[:], sh[:], nil
+	wrapped, err = keywrap.Wrap(kek, key)
+	return eph, wrapped, err
 }
 
 // CheckEncryptable returns nil when AppendPKESK can encrypt to pub, or an
@@ -316,6 +344,11 @@ func CheckEncryptable(pub *PublicKey) error {
 		}
 		return nil
 	case X25519, X448:
+		return nil
+	case ElGamal:
+		if bitLen(pub.P) < 1024 {
+			return fmt.Errorf("ElGamal key of %d bits is too small", bitLen(pub.P))
+		}
 		return nil
 	case ECDH:
 		switch pub.Curve {

@@ -3,6 +3,7 @@ package pgp
 import (
 	"bytes"
 	"crypto"
+	"crypto/dsa" // deprecated, but gpg still makes DSA primary keys (with ElGamal subkeys)
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -95,6 +96,9 @@ func (s *Signature) verify(signer *PublicKey, data func(hash.Hash)) error {
 	ch, saltSize, err := sigHash(s.Hash)
 	if err != nil {
 		return err
+	}
+	if s.Version == 6 && saltSize == 0 {
+		return fmt.Errorf("%w: v6 signature with SHA-1", ErrUnsupportedSignature)
 	}
 	if s.Version == 6 && len(s.Salt) != saltSize {
 		return fmt.Errorf("v6 signature salt of %d octets (want %d)", len(s.Salt), saltSize)
@@ -213,7 +217,26 @@ func verifyDigest(signer *PublicKey, algo PublicKeyAlgorithm, ch crypto.Hash, di
 		}
 		return nil
 	case DSA:
-		return fmt.Errorf("%w: DSA signatures", ErrUnsupportedSignature)
+		m, err := sigMPIs(material, 2)
+		if err != nil {
+			return err
+		}
+		q := new(big.Int).SetBytes(signer.Q)
+		if q.Sign() == 0 {
+			return errors.New("malformed DSA key")
+		}
+		pub := &dsa.PublicKey{
+			Parameters: dsa.Parameters{P: new(big.Int).SetBytes(signer.P), Q: q, G: new(big.Int).SetBytes(signer.G)},
+			Y:          new(big.Int).SetBytes(signer.Y),
+		}
+		// The digest is truncated to the size of q (RFC 9580 §5.2.2).
+		if n := (q.BitLen() + 7) / 8; len(digest) > n {
+			digest = digest[:n]
+		}
+		if !dsa.Verify(pub, digest, new(big.Int).SetBytes(m[0]), new(big.Int).SetBytes(m[1])) {
+			return errBadSignature
+		}
+		return nil
 	}
 	return fmt.Errorf("%w: public-key algorithm %d", ErrUnsupportedSignature, algo)
 }

@@ -1,0 +1,153 @@
+package unixsock
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// backlog is the listen(2) queue length; the kernel caps it at somaxconn.
+const backlog = 4096
+
+// Listener is a listening UNIX stream socket.
+type Listener struct {
+	f      *os.File
+	name   string
+	unlink bool // remove name from the file system on Close
+	once   sync.Once
+	err    error
+}
+
+// Listen creates a stream socket bound to name and listens on it. A
+// file-system socket gets mode (permission bits) before it starts
+// listening, so no connection is possible under a laxer mode, and is
+// removed again by Close. An abstract name (starting with '@') has no mode.
+// A file already at name makes Listen fail (syscall.EADDRINUSE).
+func Listen(name string, mode os.FileMode) (*Listener, error) {
+	sa, err := sockaddr(name)
+	if err != nil {
+		return nil, &OpError{Op: "listen", Addr: name, Err: err}
+	}
+	fd, err := socket(unix.SOCK_STREAM)
+	if err != nil {
+		return nil, &OpError{Op: "listen", Addr: name, Err: err}
+	}
+	fail := func(op string, err error) (*Listener, error) {
+		unix.Close(fd)
+		return nil, &OpError{Op: "listen", Addr: name, Err: os.NewSyscallError(op, err)}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	abstract := name[0] == '@'
+	if !abstract {
+		if err := unix.Fchmodat(unix.AT_FDCWD, name, uint32(mode.Perm()), 0); err != nil {
+			os.Remove(name)
+			return fail("chmod", err)
+		}
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		if !abstract {
+			os.Remove(name)
+		}
+		return fail("listen", err)
+	}
+	return &Listener{f: os.NewFile(uintptr(fd), "unix "+name), name: name, unlink: !abstract}, nil
+}
+
+// FileListener adopts fd, a listening AF_UNIX stream socket handed over by
+// socket activation; the Listener owns it from then on (even on error,
+// fd is closed). It sets the descriptor non-blocking and close-on-exec, and
+// Close leaves the socket file in place for the service manager.
+func FileListener(fd int) (*Listener, error) {
+	label := "fd " + strconv.Itoa(fd)
+	fail := func(err error) (*Listener, error) {
+		unix.Close(fd)
+		return nil, &OpError{Op: "listen", Addr: label, Err: err}
+	}
+	if dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
+		return fail(os.NewSyscallError("SO_DOMAIN", err))
+	} else if dom != unix.AF_UNIX {
+		return fail(errors.New("not a UNIX socket"))
+	}
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
+		return fail(os.NewSyscallError("SO_TYPE", err))
+	} else if typ != unix.SOCK_STREAM {
+		return fail(errors.New("not a stream socket"))
+	}
+	if acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil {
+		return fail(os.NewSyscallError("SO_ACCEPTCONN", err))
+	} else if acc == 0 {
+		return fail(errors.New("socket is not listening"))
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fail(os.NewSyscallError("setnonblock", err))
+	}
+	unix.CloseOnExec(fd)
+	name := sockname(fd)
+	if name == "" {
+		name = label
+	}
+	return &Listener{f: os.NewFile(uintptr(fd), "unix "+name), name: sockname(fd)}, nil
+}
+
+// Accept waits for a connection. After Close, a pending or later Accept
+// returns an error matching os.ErrClosed; after the deadline set by
+// SetDeadline, one matching os.ErrDeadlineExceeded.
+func (l *Listener) Accept() (*Conn, error) {
+	rc, err := l.f.SyscallConn()
+	if err != nil {
+		return nil, &OpError{Op: "accept", Addr: l.name, Err: err}
+	}
+	var nfd int
+	var aerr error
+	err = pollErr(rc.Read(func(fd uintptr) bool {
+		for {
+			nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			switch aerr {
+			case unix.EINTR, unix.ECONNABORTED:
+				// A signal, or a client that gave up while queued.
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			return true
+		}
+	}))
+	if err == nil {
+		err = aerr
+		if err != nil {
+			err = os.NewSyscallError("accept4", err)
+		}
+	}
+	if err != nil {
+		return nil, &OpError{Op: "accept", Addr: l.name, Err: err}
+	}
+	return newConn(nfd, l.name), nil
+}
+
+// SetDeadline bounds Accept calls, pending ones included; the zero time
+// clears the deadline.
+func (l *Listener) SetDeadline(t time.Time) error { return l.f.SetReadDeadline(t) }
+
+// Addr returns the name the socket is bound to ('@' first when abstract;
+// "" when unknown).
+func (l *Listener) Addr() string { return l.name }
+
+// Close stops listening, unblocks a pending Accept, and removes the socket
+// file Listen created. Later calls return the first call's result.
+func (l *Listener) Close() error {
+	l.once.Do(func() {
+		if l.unlink {
+			// Unlink first: a client then finds no socket rather than
+			// one nobody accepts on.
+			os.Remove(l.name)
+		}
+		l.err = l.f.Close()
+	})
+	return l.err
+}

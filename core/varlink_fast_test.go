@@ -240,33 +240,27 @@ func FuzzFastDecryptReply(f *testing.F) {
 	})
 }
 
-// writeCounter is a net.Conn that records each Write.
-type writeCounter struct {
-	net.Conn
-	writes [][]byte
-}
+// writeCounter records each Write.
+type writeCounter struct{ writes [][]byte }
 
 func (w *writeCounter) Write(p []byte) (int, error) {
 	w.writes = append(w.writes, append([]byte(nil), p...))
 	return len(p), nil
 }
 
-func (w *writeCounter) SetWriteDeadline(time.Time) error { return nil }
-
 // TestReplyOneWrite checks that a reply, Decrypt's fast encoding or
 // encoding/json's, leaves in a single write with its terminator, and that
 // the reused buffer is wiped after it.
 func TestReplyOneWrite(t *testing.T) {
-	s := &Server{Logger: log.New(io.Discard, "", 0)}
+	sc := &serverConn{s: &Server{Logger: log.New(io.Discard, "", 0)}}
 	for _, rep := range []*varlinkReply{
 		{Parameters: &vlDecryptReply{Index: 1, Fingerprint: "AB", Source: "file /k", Algorithm: 9, SessionKey: []byte{1, 2, 3}}},
 		{Parameters: &vlDecryptReply{Source: "file /é", SessionKey: []byte{1}}},
 		{Parameters: map[string]any{"message": "no"}, Error: ErrNameNoKey},
 	} {
 		wc := &writeCounter{}
-		sc := &serverConn{s: s, c: wc}
-		if !sc.reply(rep) {
-			t.Fatal("reply failed")
+		if err := sc.writeReply(wc, rep); err != nil {
+			t.Fatal(err)
 		}
 		want := encodeJSON(t, rep)
 		if len(wc.writes) != 1 || !bytes.Equal(wc.writes[0], want) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
-	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
@@ -104,14 +103,4 @@ func literal(t testing.TB, b []byte) []byte {
 	}
 	t.Fatalf("unexpected inner packet %T", p)
 	return nil
-}
-
-// goPublicKey converts a key to go-crypto's type, for go-crypto's encryption.
-func goPublicKey(t testing.TB, pk *pgp.PublicKey) *packet.PublicKey {
-	t.Helper()
-	p, err := packet.Read(bytes.NewReader(pk.AppendPacket(nil, pgp.TagPublicSubkey)))
-	if err != nil {
-		t.Fatalf("go-crypto cannot read key %X: %v", pk.Fingerprint, err)
-	}
-	return p.(*packet.PublicKey)
 }

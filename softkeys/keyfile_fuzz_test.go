@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/keyunlock/keyunlock/core"
-	"github.com/keyunlock/keyunlock/internal/pgptest"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
@@ -60,14 +58,14 @@ func FuzzParseKeyFile(f *testing.F) {
 		}
 		// Decrypt a message to every decryption key that unlocked, through
 		// the keystore, as keyunlock decrypt does.
-		var to []*packet.PublicKey
+		var to []*pgp.PublicKey
 		for _, k := range kf.keys {
 			if k.CanDecrypt() && !k.Locked() && k.Available(ctx) == nil {
-				to = append(to, goPublicKey(t, k.PublicKey()))
+				to = append(to, k.PublicKey())
 			}
 		}
 		var msg bytes.Buffer
-		if len(to) > 0 && core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, to...), []byte("fuzz")) == nil {
+		if len(to) > 0 && core.Encrypt(&msg, to, []byte("fuzz")) == nil {
 			m, err := core.DecryptMessage(ctx, core.NewKeystore(&Backend{files: []*File{kf}}), &msg, core.DecryptOptions{})
 			if err == nil && string(m.Plaintext) != "fuzz" {
 				t.Fatalf("decrypted %q", m.Plaintext)

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keyunlock/keyunlock/internal/fixtures"
 	"github.com/keyunlock/keyunlock/internal/pgppacket"
+	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
 // TestEncryptRefusesForgedBinding flips one bit in the signature binding
@@ -91,4 +94,35 @@ func TestEncryptToGpgDSAElGamal(t *testing.T) {
 	if r.code != 0 || !bytes.Equal(r.stdout, plain) {
 		t.Fatalf("keyunlock decrypt with the ElGamal key: exit %d, %s", r.code, r.stderr)
 	}
+}
+
+// TestEncryptThenSqDecryptsClearKeys has sq decrypt keyunlock's messages
+// to every unprotected v4 gpg and sq fixture key (RSA and Curve25519 ECDH).
+func TestEncryptThenSqDecryptsClearKeys(t *testing.T) {
+	testenv.RequireTool(t, "sq")
+	set := fixtures.Load(t)
+	n := 0
+	for i := range set.Keys {
+		k := &set.Keys[i]
+		if k.OnCard || k.Passphrase != "" || k.KeyVersion != 4 || (k.Tool != "gpg" && k.Tool != "sq") {
+			continue
+		}
+		plain := randomBytes(64)
+		msg := encryptWithCLI(t, t.TempDir(), plain, k.CertFile)
+		out, err := exec.Command("sq", "decrypt", "--recipient-key", k.KeyFile, msg).Output()
+		if err != nil || !bytes.Equal(out, plain) {
+			t.Fatalf("%s (%s): sq decrypt: %v", k.Name, k.Algorithm, err)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Fatalf("only %d keys checked", n)
+	}
+}
+
+// TestEncryptRefusesEndlessCert gives an endless file as the certificate:
+// encrypt stops reading at pgp.MaxCertBytes and says so.
+func TestEncryptRefusesEndlessCert(t *testing.T) {
+	r := run(t, nil, "encrypt", "--recipient", "/dev/zero")
+	mustFail(t, r, "/dev/zero: larger than 16 MiB")
 }

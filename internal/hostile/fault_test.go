@@ -19,27 +19,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/keyunlock/keyunlock/core"
-	"github.com/keyunlock/keyunlock/internal/pgptest"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/internal/testenv"
 	"github.com/keyunlock/keyunlock/softkeys"
 )
 
 // corpusKeystore returns a Keystore over the corpus's unprotected v4
 // message key and that key's public part.
-func corpusKeystore(t *testing.T) (*core.Keystore, *packet.PublicKey) {
+func corpusKeystore(t *testing.T) (*core.Keystore, *pgp.PublicKey) {
 	t.Helper()
 	b, err := softkeys.New([]string{filepath.Join(corpusDir, "keys", "message-key-v4.pgp")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pub *packet.PublicKey
+	var pub *pgp.PublicKey
 	for _, f := range b.Files() {
 		for _, k := range f.SoftKeys() {
 			if k.CanDecrypt() {
-				pub = goKey(k.PublicKey())
+				pub = k.PublicKey()
 			}
 		}
 	}
@@ -50,10 +48,10 @@ func corpusKeystore(t *testing.T) (*core.Keystore, *packet.PublicKey) {
 }
 
 // pkesksOf encrypts a message to pub and returns its PKESKs' bodies.
-func pkesksOf(t *testing.T, pub *packet.PublicKey) [][]byte {
+func pkesksOf(t *testing.T, pub *pgp.PublicKey) [][]byte {
 	t.Helper()
 	var msg bytes.Buffer
-	if err := core.Encrypt(&msg, pgptest.AllFromGoCrypto(t, pub), []byte("x")); err != nil {
+	if err := core.Encrypt(&msg, []*pgp.PublicKey{pub}, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	var out [][]byte
@@ -242,7 +240,7 @@ func TestDecryptFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	msg := filepath.Join(dir, "big.pgp")
 	var mb bytes.Buffer
-	if err := core.Encrypt(&mb, pgptest.AllFromGoCrypto(t, pub), plain); err != nil {
+	if err := core.Encrypt(&mb, []*pgp.PublicKey{pub}, plain); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(msg, mb.Bytes(), 0o644); err != nil {

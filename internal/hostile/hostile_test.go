@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
-
 	"github.com/keyunlock/keyunlock/core"
-	"github.com/keyunlock/keyunlock/internal/pgptest"
+	"github.com/keyunlock/keyunlock/internal/pgp"
 	"github.com/keyunlock/keyunlock/softkeys"
 )
 
@@ -229,7 +227,7 @@ func TestHostileKeys(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				var recipients []*packet.PublicKey
+				var recipients []*pgp.PublicKey
 				for _, d := range devs {
 					keys, err := d.Keys(ctx)
 					if err != nil {
@@ -245,7 +243,7 @@ func TestHostileKeys(t *testing.T) {
 							}
 						}
 						if k.CanDecrypt() {
-							recipients = append(recipients, goKey(k.PublicKey()))
+							recipients = append(recipients, k.PublicKey())
 						}
 					}
 				}
@@ -255,7 +253,7 @@ func TestHostileKeys(t *testing.T) {
 				// Prove the key works end to end: every decryption key
 				// must open a message encrypted to it.
 				var enc bytes.Buffer
-				if err := core.Encrypt(&enc, pgptest.AllFromGoCrypto(t, recipients...), []byte(m.Plaintext)); err != nil {
+				if err := core.Encrypt(&enc, recipients, []byte(m.Plaintext)); err != nil {
 					return nil, err
 				}
 				msg, err := core.DecryptMessage(ctx, core.NewKeystore(b), &enc, core.DecryptOptions{})

@@ -6,4 +6,9 @@
 // that a certificate or key file with a key keyunlock cannot use still
 // reads. It deliberately avoids go-crypto's openpgp/packet, whose algorithm
 // switches pull post-quantum and signature code into the binary.
+//
+// The encryption side lives here too: certificates (ReadCerts, Cert) with
+// the self-signatures and subkey bindings checked on demand (Signature;
+// RSA, DSA, ECDSA, Ed25519 and Ed448), and messages (Encrypt: PKESKs for
+// RSA, ElGamal, ECDH, X25519 and X448, inside SEIPDv1 or SEIPDv2).
 package pgp

@@ -67,9 +67,9 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 	var recips []*pgp.PublicKey
 	now := time.Now()
 	for _, c := range certs {
-		data, err := os.ReadFile(c)
+		data, err := readCertFile(c)
 		if err != nil {
-			return fmt.Errorf("recipient %s: %w", c, unwrapPath(err))
+			return fmt.Errorf("recipient %s: %w", c, err)
 		}
 		keys, err := core.RecipientKeys(data, c, now)
 		if err != nil {
@@ -141,4 +141,23 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stderr, "keyunlock:   keyunlock decrypt --key SECRETKEY -o /run/keyunlock-new.key %s && cryptsetup luksAddKey DEVICE /run/keyunlock-new.key; rm -f /run/keyunlock-new.key\n", dest)
 	}
 	return nil
+}
+
+// readCertFile reads a certificate file of at most pgp.MaxCertBytes, so
+// that a wrong path (a device, a disk image) fails fast instead of filling
+// memory.
+func readCertFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, pgp.MaxCertBytes+1))
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if len(data) > pgp.MaxCertBytes {
+		return nil, fmt.Errorf("larger than %d MiB: not a certificate", pgp.MaxCertBytes>>20)
+	}
+	return data, nil
 }

@@ -119,3 +119,10 @@ func TestEncryptThenSqDecryptsClearKeys(t *testing.T) {
 		t.Fatalf("only %d keys checked", n)
 	}
 }
+
+// TestEncryptRefusesEndlessCert gives an endless file as the certificate:
+// encrypt stops reading at pgp.MaxCertBytes and says so.
+func TestEncryptRefusesEndlessCert(t *testing.T) {
+	r := run(t, nil, "encrypt", "--recipient", "/dev/zero")
+	mustFail(t, r, "/dev/zero: larger than 16 MiB")
+}

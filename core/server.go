@@ -336,26 +336,28 @@ func (sc *serverConn) serve() {
 
 func (sc *serverConn) reply(rep *varlinkReply) bool {
 	sc.c.SetWriteDeadline(time.Now().Add(sc.s.writeTimeout()))
-	var err error
-	fast := false
-	if p, ok := rep.Parameters.(*vlDecryptReply); ok && rep.Error == "" && !rep.Continues {
-		var b []byte
-		if b, fast = appendDecryptReply(sc.wbuf[:0], p); fast {
-			_, err = sc.c.Write(b)
-			Wipe(b) // the session key
-			if cap(b) <= maxPooledBuffer {
-				sc.wbuf = b[:0]
-			}
-		}
-	}
-	if !fast {
-		err = writeMessage(sc.c, rep)
-	}
-	if err != nil {
+	if err := sc.writeReply(sc.c, rep); err != nil {
 		sc.s.logf("keyunlock: writing reply to %s: %v", sc.peer, err)
 		return false
 	}
 	return true
+}
+
+// writeReply encodes rep and writes it to w in one write: a Decrypt reply
+// with the fast encoder into the connection's buffer, which is wiped after,
+// anything else with writeMessage.
+func (sc *serverConn) writeReply(w io.Writer, rep *varlinkReply) error {
+	if p, ok := rep.Parameters.(*vlDecryptReply); ok && rep.Error == "" && !rep.Continues {
+		if b, ok := appendDecryptReply(sc.wbuf[:0], p); ok {
+			_, err := w.Write(b)
+			Wipe(b) // the session key
+			if cap(b) <= maxPooledBuffer {
+				sc.wbuf = b[:0]
+			}
+			return err
+		}
+	}
+	return writeMessage(w, rep)
 }
 
 func errReply(e *VarlinkError) *varlinkReply {

@@ -1,12 +1,15 @@
 package core
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log"
+	"net"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -235,4 +238,85 @@ func FuzzFastDecryptReply(f *testing.F) {
 			t.Fatalf("fast path accepted an escape in %q", msg)
 		}
 	})
+}
+
+// writeCounter records each Write.
+type writeCounter struct{ writes [][]byte }
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// TestReplyOneWrite checks that a reply, Decrypt's fast encoding or
+// encoding/json's, leaves in a single write with its terminator, and that
+// the reused buffer is wiped after it.
+func TestReplyOneWrite(t *testing.T) {
+	sc := &serverConn{s: &Server{Logger: log.New(io.Discard, "", 0)}}
+	for _, rep := range []*varlinkReply{
+		{Parameters: &vlDecryptReply{Index: 1, Fingerprint: "AB", Source: "file /k", Algorithm: 9, SessionKey: []byte{1, 2, 3}}},
+		{Parameters: &vlDecryptReply{Source: "file /é", SessionKey: []byte{1}}},
+		{Parameters: map[string]any{"message": "no"}, Error: ErrNameNoKey},
+	} {
+		wc := &writeCounter{}
+		if err := sc.writeReply(wc, rep); err != nil {
+			t.Fatal(err)
+		}
+		want := encodeJSON(t, rep)
+		if len(wc.writes) != 1 || !bytes.Equal(wc.writes[0], want) {
+			t.Errorf("writes %q, want one write %q", wc.writes, want)
+		}
+		if b := sc.wbuf[:cap(sc.wbuf)]; len(b) > 0 && !bytes.Equal(b, make([]byte, len(b))) {
+			t.Errorf("reply buffer not wiped: %q", b)
+		}
+	}
+}
+
+// TestClientDecryptReplyFallback has the client read Decrypt replies that
+// the fast path leaves to encoding/json: members in another order with an
+// escaped string, an unknown member, and an error.
+func TestClientDecryptReplyFallback(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fake.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	replies := []string{
+		`{"parameters":{"session_key":"AQID","source":"file /k\u00e9y","algorithm":9,"fingerprint":"AB","index":0}}`,
+		`{"parameters":{"index":0,"fingerprint":"AB","source":"s","algorithm":7,"session_key":"AQID","extra":true}}`,
+		`{"parameters":{"message":"no key can decrypt"},"error":"io.keyunlock.Keystore.Failed"}`,
+	}
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for _, rep := range replies {
+			if _, err := readMessage(r, 1<<20); err != nil {
+				return
+			}
+			c.Write(append([]byte(rep), 0))
+		}
+	}()
+	c, err := Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := &PKESK{Body: []byte{3}}
+	for i, want := range []Result{
+		{Fingerprint: "AB", Source: "file /kéy", SessionKey: SessionKey{Cipher: 9, Key: []byte{1, 2, 3}}},
+		{Fingerprint: "AB", Source: "s", SessionKey: SessionKey{Cipher: 7, Key: []byte{1, 2, 3}}},
+	} {
+		res, err := c.DecryptPKESKs(context.Background(), []*PKESK{p})
+		if err != nil || !reflect.DeepEqual(*res, want) {
+			t.Fatalf("reply %d: %+v, %v; want %+v", i, res, err, want)
+		}
+	}
+	if _, err := c.DecryptPKESKs(context.Background(), []*PKESK{p}); err == nil || !strings.Contains(err.Error(), "no key can decrypt") {
+		t.Fatalf("error reply: %v", err)
+	}
 }

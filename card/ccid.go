@@ -16,6 +16,7 @@ type ccidDev interface {
 	CardPresent() (bool, error)
 	Transmit(apdu []byte) ([]byte, error)
 	T0() bool
+	Descriptor() ccid.Descriptor
 	Close() error
 }
 
@@ -247,6 +248,11 @@ func (k *ccidConn) ATR() []byte { return k.atr }
 
 // T0 reports whether the reader exchanges T=0 TPDUs.
 func (k *ccidConn) T0() bool { return k.s.dev.T0() }
+
+// ShortAPDUsOnly reports whether the reader carries only short APDUs.
+func (k *ccidConn) ShortAPDUsOnly() bool {
+	return k.s.dev.Descriptor().Level() == ccid.LevelShortAPDU
+}
 
 // Begin does nothing: the interface is claimed exclusively.
 func (k *ccidConn) Begin() error { return nil }

@@ -62,6 +62,9 @@ func TestDecryptOverCCID(t *testing.T) {
 		{ccidtest.QEMU, "QEMU (TPDU T=0)", "t0", []string{"cv25519", "rsa2048", "rsa4096", "nistp521"}},
 		{ccidtest.YubiKey, "YubiKey (extended APDU)", "yubikey", []string{"cv25519", "rsa4096"}},
 		{ccidtest.Gnuk, "Gnuk (64-byte messages)", "gnuk", []string{"cv25519", "rsa2048", "rsa4096"}},
+		// A short-APDU reader with a card that offers extended length: the
+		// 513-byte RSA-4096 command must be chained, not extended.
+		{ccidtest.NitrokeyStart, "Nitrokey Start (short APDU)", "", []string{"cv25519", "rsa4096"}},
 	} {
 		for _, algo := range c.algos {
 			t.Run(c.kind+"/"+algo, func(t *testing.T) {

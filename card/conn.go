@@ -42,3 +42,10 @@ var (
 	ErrRemoved = errors.New("card removed")
 	ErrReset   = errors.New("card reset by another application")
 )
+
+// shortOnly is implemented by connections whose reader carries only short
+// APDUs (a short-APDU-level CCID reader): long commands are then chained
+// by the card layer instead of sent with extended length.
+type shortOnly interface {
+	ShortAPDUsOnly() bool
+}

@@ -56,6 +56,9 @@ func openDevice(ctx context.Context, conn Connector, reader string, opts Options
 	if h, err := iso7816.HistoricalBytes(c.ATR()); err == nil {
 		caps.Chaining, caps.Extended, _ = iso7816.CapsFromHistorical(h)
 	}
+	if s, ok := c.(shortOnly); ok && s.ShortAPDUsOnly() {
+		caps.ShortOnly = true // the reader cannot carry extended APDUs, whatever the card says
+	}
 	d.card = openpgp.New(connTransport{c}, caps)
 	err = d.transact(func() error {
 		if err := d.card.Open(); err != nil {

@@ -25,7 +25,14 @@ type Caps struct {
 	// T0 is true when the active protocol is T=0: then neither extended
 	// lengths nor Lc and Le together are used.
 	T0 bool
+	// ShortOnly is true when the reader carries only short APDUs (a
+	// short-APDU-level CCID reader), whatever the card accepts.
+	ShortOnly bool
 }
+
+// ExtendedOK reports whether extended lengths may be used: the card
+// accepts them and the protocol and reader carry them.
+func (c Caps) ExtendedOK() bool { return c.Extended && !c.T0 && !c.ShortOnly }
 
 // Client sends commands through a Transport and hides the ISO 7816
 // transport rules: it picks short, extended or chained forms, fetches
@@ -50,7 +57,7 @@ var ErrNoStatus = errors.New("card answered without a status word")
 var ErrResponseTooLong = errors.New("card response too long")
 
 func (c *Client) useExtended(cmd Command) bool {
-	if c.Caps.T0 || !c.Caps.Extended {
+	if !c.Caps.ExtendedOK() {
 		return false
 	}
 	if len(cmd.Data) <= 255 && cmd.Ne <= 256 {

@@ -86,7 +86,7 @@ func (c *Card) Select() error {
 // GetData sends GET DATA for a (one- or two-byte) tag and returns the value.
 func (c *Card) GetData(tag uint16) ([]byte, error) {
 	ne := 256
-	if c.c.Caps.Extended && !c.c.Caps.T0 {
+	if c.c.Caps.ExtendedOK() {
 		ne = 65536
 		if c.c.Caps.MaxResp > 0 {
 			ne = c.c.Caps.MaxResp

@@ -167,7 +167,7 @@ func (c *Card) SetDecipherKey(slot int) error {
 func (c *Card) PublicKey(slot int) (n, e, point []byte, err error) {
 	crt := [...]byte{0xB6, 0xB8, 0xA4}[slot]
 	ne := 256
-	if c.c.Caps.Extended && !c.c.Caps.T0 {
+	if c.c.Caps.ExtendedOK() {
 		ne = 65536
 		if c.c.Caps.MaxResp > 0 {
 			ne = c.c.Caps.MaxResp

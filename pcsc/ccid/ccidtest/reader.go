@@ -26,6 +26,9 @@ var (
 	QEMU = ccid.Descriptor{Interface: 0, BulkIn: 0x81, BulkOut: 0x02, Protocols: 1, MaxIFSD: 0xFE, Features: 0x000104FE, MaxMessage: 0x10012, PINSupport: 1}
 	// YubiKey is a YubiKey 5: extended APDU level, 3072-byte messages.
 	YubiKey = ccid.Descriptor{Interface: 2, BulkIn: 0x84, BulkOut: 0x04, Protocols: 2, MaxIFSD: 0xFE, Features: 0x000400FE, MaxMessage: 3072}
+	// NitrokeyStart is a Nitrokey Start: short APDU level, 271-byte
+	// messages.
+	NitrokeyStart = ccid.Descriptor{Interface: 0, BulkIn: 0x82, BulkOut: 0x01, Protocols: 2, MaxIFSD: 0xFE, Features: 0x00020842, MaxMessage: 271}
 	// Gnuk is a Gnuk token: extended APDU level, 64-byte messages, so
 	// every APDU longer than 54 bytes is chained.
 	Gnuk = ccid.Descriptor{Interface: 0, BulkIn: 0x82, BulkOut: 0x01, Protocols: 2, MaxIFSD: 0xFE, Features: 0x00040042, MaxMessage: 64}

@@ -351,7 +351,7 @@ func writeDaemonReport(r *report, key string, dur time.Duration, rounds int, lev
 	r.check("daemon ≥ 70% of the in-process rate (16 clients)", frac >= 0.7, fmt.Sprintf("%.0f%%", 100*frac),
 		fmt.Sprintf("%.0f points under. With both cores busy the rate is the inverse of the CPU a call costs: %s µs in the daemon plus %s µs in the clients, against %s µs in-process. "+
 			"70%% allows the round trip to add %s µs; it adds %s µs, of which %s µs are system time (the socket reads and writes of both processes and the wake-ups between them). "+
-			"A CPU profile of the daemon at 16 clients puts the decryption at about 73%% of its time, socket reads and writes at 15%%, parsing the PKESKs from the wire at 3%%, the scheduler at 3%%, the varlink codecs at 2%% and the garbage collector at 1%%: "+
+			"A CPU profile of the daemon at 16 clients puts the decryption at about 78%% of its time, socket reads and writes at 13%%, the scheduler at 2%%, parsing the PKESKs from the wire at 2%%, the varlink codecs at 1.5%% and the garbage collector under 1%%: "+
 			"what is left is the cost of crossing between two processes twice per call, not JSON",
 			100*(0.7-frac), us(srv.total()), us(cli.total()), us(in.total()), us(time.Duration(float64(in.total())*(1/0.7-1))), us(over), us(sys)))
 	little := time.Duration(float64(last.d.clients) / last.d.rate * float64(time.Second))

@@ -13,11 +13,15 @@ import (
 const (
 	systemdInitrd = "systemd" // dracut with systemd: the daemon serves crypttab's key socket
 	shellInitrd   = "shell"   // dracut without systemd: keyunlock-unlock before cryptroot-ask
+	// systemdCardInitrd is the systemd flavour with a card configuration
+	// (its own cache entry, so that the two images do not evict each other).
+	systemdCardInitrd = "systemd-card"
 )
 
 var dracutModules = map[string]string{
-	systemdInitrd: "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
-	shellInitrd:   "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	systemdInitrd:     "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	shellInitrd:       "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	systemdCardInitrd: "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
 }
 
 // buildInitrd builds (or reuses) a dracut initrd of the given flavour with

@@ -33,6 +33,12 @@ type vm struct {
 // snapshots, so the cached images stay pristine).
 func bootVM(t testing.TB, name string, tc *toolchain, initrd, cmdline string, disks ...string) *vm {
 	t.Helper()
+	return bootVMWith(t, name, tc, initrd, cmdline, nil, disks...)
+}
+
+// bootVMWith is bootVM with extra QEMU arguments (devices).
+func bootVMWith(t testing.TB, name string, tc *toolchain, initrd, cmdline string, extra []string, disks ...string) *vm {
+	t.Helper()
 	args := []string{"-accel", "tcg", "-machine", "q35", "-cpu", "max", "-smp", "2", "-m", "1024",
 		"-display", "none", "-monitor", "none", "-serial", "stdio", "-nic", "none", "-no-reboot",
 		"-kernel", tc.Vmlinuz, "-initrd", initrd,
@@ -40,6 +46,7 @@ func bootVM(t testing.TB, name string, tc *toolchain, initrd, cmdline string, di
 	for _, d := range disks {
 		args = append(args, "-drive", "file="+d+",if=virtio,format=raw,snapshot=on")
 	}
+	args = append(args, extra...)
 	v := &vm{t: t, name: name, more: make(chan struct{}, 1), done: make(chan struct{}), start: time.Now()}
 	v.cmd = exec.Command("qemu-system-x86_64", args...)
 	var err error

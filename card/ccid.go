@@ -91,7 +91,9 @@ func (c *ccidConnector) Readers(ctx context.Context) ([]string, error) {
 	}
 	var names []string
 	var problems []error
+	listed := map[string]bool{}
 	for _, i := range infos {
+		listed[i.Name()] = true
 		present, err := c.present(i)
 		if err != nil {
 			problems = append(problems, err)
@@ -99,6 +101,25 @@ func (c *ccidConnector) Readers(ctx context.Context) ([]string, error) {
 		}
 		if present {
 			names = append(names, i.Name())
+		}
+	}
+	// Readers in use stay listed while they answer, even when sysfs no
+	// longer shows them: after switch_root the daemon's /sys is gone, but
+	// its usbfs descriptor still reaches the reader.
+	c.mu.Lock()
+	held := make(map[string]*ccidSlot, len(c.held))
+	for name, s := range c.held {
+		if !listed[name] {
+			held[name] = s
+		}
+	}
+	c.mu.Unlock()
+	for name, s := range held {
+		s.mu.Lock()
+		present, err := s.dev.CardPresent()
+		s.mu.Unlock()
+		if err == nil && present {
+			names = append(names, name)
 		}
 	}
 	if len(names) == 0 && len(problems) > 0 {

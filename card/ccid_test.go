@@ -146,6 +146,13 @@ func TestCCIDConnectorReaders(t *testing.T) {
 	if names, err := c.Readers(ctx); err != nil || len(names) != 1 {
 		t.Fatalf("Readers while connected: %q, %v", names, err)
 	}
+	// After switch_root sysfs is gone, but the open reader still counts.
+	saved := src.infos
+	src.infos = nil
+	if names, err := c.Readers(ctx); err != nil || len(names) != 1 || names[0] != "Full Reader (ccid:3-1.4)" {
+		t.Fatalf("Readers without sysfs while connected: %q, %v", names, err)
+	}
+	src.infos = saved
 	full.Insert(nil)
 	if err := conn.Check(); !errors.Is(err, ErrRemoved) {
 		t.Errorf("Check after removal: %v", err)

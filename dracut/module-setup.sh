@@ -14,6 +14,11 @@
 #   keyunlock_confdir   configuration directory on the build host (/etc/keyunlock)
 #   keyunlock_bin       the static keyunlock binary (first keyunlock in PATH)
 #   keyunlock_unitdir   where keyunlock.socket/.service live ($systemdsystemunitdir)
+#   keyunlock_usb       yes/no: install the USB host controller modules, so that
+#                       keyunlock reaches a USB card directly (no pcscd needed);
+#                       default: yes when serve.conf passes --card
+# /etc/keyunlock/serve.conf (KEYUNLOCK_SERVE_ARGS="--card --card-wait 1m") is
+# copied into the image when present.
 #
 # systemd initrd: the daemon serves the keys on /run/keyunlock/luks.sock and
 # crypttab names that socket as each volume's key file.
@@ -105,11 +110,35 @@ install() {
         echo "$name $dev /etc/keyunlock/keys/$name.pgp $key $opts" >> "$initdir/etc/keyunlock/volumes"
     done < <(_keyunlock_volumes)
 
+    if [[ -f $conf/serve.conf ]]; then
+        inst_simple "$conf/serve.conf" /etc/keyunlock/serve.conf
+    fi
+
     if dracut_module_included "systemd"; then
         _keyunlock_install_systemd
     else
         _keyunlock_install_shell
     fi
+}
+
+# _keyunlock_wants_usb tells whether the image needs the USB host modules
+# for a card reached directly (CCID over usbfs, no pcscd).
+_keyunlock_wants_usb() {
+    case "${keyunlock_usb:-auto}" in
+        yes) return 0 ;;
+        no) return 1 ;;
+    esac
+    [[ -f "$(_keyunlock_conf)/serve.conf" ]] && grep -q -- '--card' "$(_keyunlock_conf)/serve.conf"
+}
+
+installkernel() {
+    # keyunlock talks to USB CCID readers itself through usbfs: the host
+    # controller drivers are all it needs from the kernel. udev loads them
+    # by modalias; /dev/bus/usb comes from devtmpfs.
+    if _keyunlock_wants_usb; then
+        hostonly='' instmods xhci_pci xhci_hcd ehci_pci ehci_hcd ohci_pci uhci_hcd usbcore
+    fi
+    return 0
 }
 
 # _keyunlock_install_systemd installs the daemon's units and points each

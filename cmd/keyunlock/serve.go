@@ -42,11 +42,13 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet("serve", "keyunlock serve [--socket PATH] [--key PATH]... [--card] [--allow-group G] [--cache-ttl D] [--luks-socket PATH] [--luks-keys DIR] [--initrd] [--prompt auto|tty|agent]", serveExamples)
+	fs := newFlagSet("serve", "keyunlock serve [--socket PATH] [--key PATH]... [--card [--card-wait D] [--card-reader R]] [--allow-group G] [--cache-ttl D] [--luks-socket PATH] [--luks-keys DIR] [--initrd] [--prompt auto|tty|agent]", serveExamples)
 	socket := fs.String("socket", core.DefaultSocket, "listen for varlink clients on `PATH`")
 	var keys multiFlag
 	fs.Var(&keys, "key", "secret key `PATH` (file or directory); repeat for several (default $KEYUNLOCK_KEYS, else /etc/keyunlock/keys.d)")
-	card := fs.Bool("card", false, "also use OpenPGP cards")
+	card := fs.Bool("card", false, "also use OpenPGP cards (through pcscd, or USB readers directly when pcscd is not running)")
+	cardWait := fs.Duration("card-wait", 0, "with --card, wait up to `DURATION` for a card at the first request (in an initrd, the USB reader may still be appearing)")
+	cardReader := fs.String("card-reader", "", "with --card, only readers whose name contains `NAME`; pcsc:NAME only through pcscd; ccid: or ccid:BUS-PORT directly over USB")
 	group := fs.String("allow-group", "", "also admit members of `GROUP` (socket mode 0660)")
 	ttl := fs.Duration("cache-ttl", 0, "lock unlocked keys again after `DURATION` (default: keep them until 'keyunlock lock' or exit)")
 	luksSocket := fs.String("luks-socket", "", "serve LUKS keys to systemd-cryptsetup on `PATH` (crypttab key file)")
@@ -67,6 +69,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	case "auto", "tty", "agent":
 	default:
 		return usageError("serve", "--prompt must be auto, tty or agent, not %q", *promptMode)
+	}
+	if !*card && (*cardWait != 0 || *cardReader != "") {
+		return usageError("serve", "--card-wait and --card-reader need --card")
 	}
 	if *ttl < 0 {
 		return usageError("serve", "--cache-ttl must not be negative")
@@ -98,7 +103,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	var extra []core.Backend
 	var cards *cardpkg.Backend
 	if *card {
-		cards = cardpkg.NewBackend(cardpkg.Options{})
+		cards = cardpkg.NewBackend(cardpkg.Options{Wait: *cardWait, Reader: *cardReader})
 		defer cards.Close()
 		extra = append(extra, cards)
 	}

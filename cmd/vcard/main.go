@@ -2,7 +2,13 @@
 // vpcd driver, so that keyunlock (or scdaemon, opensc-tool…) can be tried
 // without hardware:
 //
-//	go run ./cmd/vcard -state DIR [-vpcd HOST:PORT] [-quirks LIST]
+//	go run ./cmd/vcard -state DIR [-vpcd HOST:PORT | -vscard SOCKET] [-quirks LIST]
+//
+// With -vscard the card goes into a QEMU guest's USB CCID reader instead:
+// vcard listens on the unix socket SOCKET, and QEMU, started with
+// -device qemu-xhci -device usb-ccid -chardev socket,id=card,path=SOCKET
+// -device ccid-card-passthru,chardev=card, connects to it. The guest sees a
+// T=0 reader, so use -quirks t0.
 //
 // With Debian's pcscd and vsmartcard-vpcd installed, the card appears in the
 // reader "Virtual PCD 00 00" (port 35963) or "Virtual PCD 00 01" (35964).
@@ -16,11 +22,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/keyunlock/keyunlock/card/vpcd"
+	"github.com/keyunlock/keyunlock/card/vscard"
 )
 
 func main() {
@@ -28,8 +36,9 @@ func main() {
 	addr := flag.String("vpcd", vpcd.DefaultAddr, "host:port of the vpcd slot to plug the card into")
 	quirks := flag.String("quirks", "", "comma-separated card quirks: noext, t0, gnuk, yubikey, pin63cx, kdf, uif, maxresp=N, touch=DURATION|never, touchtimeout=DURATION, apdudelay=DURATION")
 	verbose := flag.Bool("v", false, "log connection events")
+	vsc := flag.String("vscard", "", "instead of vpcd, serve QEMU's ccid-card-passthru on the unix socket `PATH`")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "Usage: vcard -state DIR [-vpcd HOST:PORT] [-quirks LIST]\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: vcard -state DIR [-vpcd HOST:PORT | -vscard SOCKET] [-quirks LIST]\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -46,6 +55,22 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *vsc != "" {
+		l, err := net.Listen("unix", *vsc)
+		if err != nil {
+			log.Fatalf("vcard: %v", err)
+		}
+		defer os.Remove(*vsc)
+		vf := vscard.NewFrontend(card)
+		if *verbose {
+			vf.Logf = log.Printf
+		}
+		log.Printf("vcard: waiting for QEMU on %s", *vsc)
+		if err := vf.ListenAndServe(ctx, l); err != nil {
+			log.Fatalf("vcard: %v", err)
+		}
+		return
+	}
 	fe := vpcd.NewFrontend(*addr, card)
 	if *verbose {
 		fe.Logf = log.Printf

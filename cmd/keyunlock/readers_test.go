@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyunlock/keyunlock/card"
 	"github.com/keyunlock/keyunlock/card/vpcd"
 	"github.com/keyunlock/keyunlock/internal/pcsctest"
 	"github.com/keyunlock/keyunlock/internal/testenv"
@@ -117,5 +119,29 @@ func TestReadersNoPcscd(t *testing.T) {
 	code, _, errOut := runCLI(t, context.Background(), "readers", "--socket", sock)
 	if code != 1 || !strings.Contains(errOut, "pcscd is not running at "+sock) {
 		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+// TestPrintCCIDReaders checks the listing of USB readers used directly:
+// the ccid:PORT to pass to --card-reader, and why a reader is not usable.
+func TestPrintCCIDReaders(t *testing.T) {
+	var b bytes.Buffer
+	printCCIDReaders(&b, []card.CCIDReader{
+		{Name: "Yubico YubiKey OTP+FIDO+CCID (ccid:1-2)", Port: "1-2", Level: "extended APDU", Card: true},
+		{Name: "QEMU QEMU USB CCID (ccid:3-1.4)", Port: "3-1.4", Level: "TPDU"},
+		{Name: "Nitrokey Nitrokey Pro (ccid:1-3)", Port: "1-3", Level: "TPDU", Problem: errors.New("Nitrokey Pro (ccid:1-3) exchanges T=1 TPDUs; use pcscd")},
+		{Name: "Yubico YubiKey (ccid:1-4)", Port: "1-4", Level: "extended APDU", InUse: true},
+	})
+	want := `ccid:1-2: Yubico YubiKey OTP+FIDO+CCID (ccid:1-2)
+   card present, direct USB, extended APDU level
+ccid:3-1.4: QEMU QEMU USB CCID (ccid:3-1.4)
+   no card, direct USB, TPDU level
+ccid:1-3: Nitrokey Nitrokey Pro (ccid:1-3)
+   not usable directly: Nitrokey Pro (ccid:1-3) exchanges T=1 TPDUs; use pcscd, direct USB, TPDU level
+ccid:1-4: Yubico YubiKey (ccid:1-4)
+   in use by pcscd or another program, direct USB, extended APDU level
+`
+	if b.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

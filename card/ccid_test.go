@@ -220,3 +220,41 @@ func TestListCCIDReaders(t *testing.T) {
 		t.Error("listing left a reader claimed")
 	}
 }
+
+// BenchmarkColdUnlockCCID measures a cold unlock through the direct CCID
+// driver against emulated readers: QEMU's T=0 TPDU reader (GET RESPONSE
+// round trips) and a YubiKey-like extended-APDU reader. It reports the
+// APDUs the card sees and the CCID messages on the bus per unlock.
+func BenchmarkColdUnlockCCID(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		reader ccid.Descriptor
+		quirks string
+	}{
+		{"qemu-t0", ccidtest.QEMU, "t0"},
+		{"yubikey", ccidtest.YubiKey, "yubikey"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFixture(b, "cv25519", tc.quirks)
+			certs := f.cert(b)
+			emu := ccidtest.New(tc.reader, f.card)
+			src := newEmuSource()
+			src.add("1-2", "Emulated Reader", emu)
+			ctx := context.Background()
+			f.card.ResetCount()
+			msgs0 := emu.Messages()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				bk := NewBackend(Options{Connector: newCCIDConnector(src, ""), Certs: certs})
+				m, err := core.DecryptMessage(ctx, core.NewKeystore(bk), strings.NewReader(string(f.msg)), core.DecryptOptions{Prompter: core.NewScriptedPrompter("123456")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.Wipe()
+				bk.Close()
+			}
+			b.ReportMetric(float64(f.card.APDUCount())/float64(b.N), "apdus/op")
+			b.ReportMetric(float64(emu.Messages()-msgs0)/float64(b.N), "ccid-msgs/op")
+		})
+	}
+}

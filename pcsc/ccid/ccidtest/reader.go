@@ -46,6 +46,7 @@ type Reader struct {
 	rx      []byte
 	pending []byte
 	chained bool
+	msgs    int
 	// Errors collects protocol violations by the host.
 	Errors []string
 }
@@ -77,10 +78,18 @@ func (r *Reader) icc() byte {
 	return 0
 }
 
+// Messages is how many commands the host has sent.
+func (r *Reader) Messages() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs
+}
+
 // Send implements ccid.Transport.
 func (r *Reader) Send(msg []byte, _ time.Duration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.msgs++
 	if len(msg) < 10 || int(binary.LittleEndian.Uint32(msg[1:5])) != len(msg)-10 || len(msg) > int(r.desc.MaxMessage) {
 		r.violation("malformed or oversized command (%d bytes)", len(msg))
 		return nil

@@ -76,6 +76,10 @@ func isTerminal(fd int) bool {
 func (p *TerminalPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Done is taken before echo is turned off: a context that installs its
+	// signal handlers on first use (cmd/keyunlock's) then catches Ctrl-C in
+	// time to restore the terminal.
+	cancelled := ctx.Done()
 	tty, err := openTerminal()
 	if err != nil {
 		return nil, err
@@ -103,7 +107,7 @@ func (p *TerminalPrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, 
 	defer close(done)
 	go func() {
 		select {
-		case <-ctx.Done():
+		case <-cancelled:
 			// Unblock the read; the deferred restore still runs.
 			tty.SetReadDeadline(aLongTimeAgo)
 		case <-done:

@@ -97,7 +97,7 @@ func runDecrypt(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer msg.Wipe()
-	if err := writeOutput(*out, msg.Plaintext, env.stdout, 0o600); err != nil {
+	if err := writeOutput(ctx, *out, msg.Plaintext, env.stdout, 0o600); err != nil {
 		return err
 	}
 	if !*quiet {

@@ -119,7 +119,7 @@ func runEncrypt(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		buf.WriteByte('\n')
 	}
-	if err := writeOutput(*out, buf.Bytes(), env.stdout, 0o600); err != nil {
+	if err := writeOutput(ctx, *out, buf.Bytes(), env.stdout, 0o600); err != nil {
 		return err
 	}
 

@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
-	"syscall"
 
 	"github.com/keyunlock/keyunlock/core"
 )
@@ -116,8 +114,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "keyunlock: warning: %s\n", w)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx := &signalContext{}
 	code := runMain(ctx, &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
-	stop()
+	ctx.release()
 	os.Exit(code)
 }

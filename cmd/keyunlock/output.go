@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +13,10 @@ import (
 // as a temporary file in the same directory, synced and renamed into place,
 // so that OUT is either complete or untouched. Anything else (a pipe, a
 // device, /dev/stdout) is written directly: data is complete already.
-func writeOutput(path string, data []byte, stdout io.Writer, mode os.FileMode) error {
+//
+// ctx is only armed (see signalContext) before the temporary file is made,
+// so that Ctrl-C cannot leave it behind.
+func writeOutput(ctx context.Context, path string, data []byte, stdout io.Writer, mode os.FileMode) error {
 	if path == "" || path == "-" {
 		_, err := stdout.Write(data)
 		return err
@@ -28,6 +32,7 @@ func writeOutput(path string, data []byte, stdout io.Writer, mode os.FileMode) e
 		}
 		return f.Close()
 	}
+	ctx.Done()
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {

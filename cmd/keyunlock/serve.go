@@ -42,6 +42,7 @@ func init() {
 }
 
 func runServe(ctx context.Context, env *cliEnv, args []string) error {
+	ctx.Done() // SIGTERM stops the daemon cleanly from the start (see signalContext)
 	fs := newFlagSet("serve", "keyunlock serve [--socket PATH] [--key PATH]... [--card [--card-wait D] [--card-reader R]] [--allow-group G] [--cache-ttl D] [--luks-socket PATH] [--luks-keys DIR] [--initrd] [--prompt auto|tty|agent]", serveExamples)
 	socket := fs.String("socket", core.DefaultSocket, "listen for varlink clients on `PATH`")
 	var keys multiFlag

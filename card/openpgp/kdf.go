@@ -6,8 +6,8 @@ import (
 	_ "crypto/sha512"
 	"fmt"
 
-	"github.com/ProtonMail/go-crypto/openpgp/s2k"
 	"github.com/keyunlock/keyunlock/card/tlv"
+	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
 // KDF is the KDF-DO (F9): how the card wants PINs hashed before VERIFY.
@@ -74,6 +74,6 @@ func (k *KDF) HashPIN(ref byte, pin []byte) []byte {
 		salt = k.SaltPW3
 	}
 	out := make([]byte, k.Hash.Size())
-	s2k.Iterated(out, k.Hash.New(), pin, salt, k.Count)
+	s2k.IteratedKey(out, k.Hash.New, pin, salt, k.Count)
 	return out
 }

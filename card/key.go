@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/keyunlock/keyunlock/card/openpgp"
@@ -38,12 +39,15 @@ type Key struct {
 }
 
 var (
-	_                    core.Key           = (*Key)(nil)
-	_                    core.KeyDescriber  = (*Key)(nil)
-	_                    core.RawDecrypter  = (*Key)(nil)
-	_                    core.LazyPublicKey = (*Key)(nil)
-	pinTagKey                               = newPINTagKey()
-	errUnsupportedCurves                    = map[string]bool{"ed25519": true, "ed448": true}
+	_ core.Key           = (*Key)(nil)
+	_ core.KeyDescriber  = (*Key)(nil)
+	_ core.RawDecrypter  = (*Key)(nil)
+	_ core.LazyPublicKey = (*Key)(nil)
+	// pinTagKey is made on first use, not at start: crypto/rand's first
+	// read costs every command (even version) a getrandom call and page
+	// faults.
+	pinTagKey            = sync.OnceValue(newPINTagKey)
+	errUnsupportedCurves = map[string]bool{"ed25519": true, "ed448": true}
 )
 
 func newPINTagKey() []byte {
@@ -230,7 +234,7 @@ func (k *Key) TriesLeft(ctx context.Context) int {
 }
 
 func pinTag(serial string, pin []byte) [32]byte {
-	m := hmac.New(sha256.New, pinTagKey)
+	m := hmac.New(sha256.New, pinTagKey())
 	m.Write([]byte(serial))
 	m.Write([]byte{0})
 	m.Write(pin)

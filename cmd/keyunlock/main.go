@@ -102,17 +102,19 @@ func runMain(ctx context.Context, env *cliEnv, args []string) int {
 	return code
 }
 
-// hardenQuietly lists the commands that handle no secret and so print no
-// hardening warning.
+// hardenQuietly lists the commands that handle no secret: their memory is
+// not locked and they print no hardening warning.
 var hardenQuietly = map[string]bool{"help": true, "-h": true, "--help": true, "version": true, "-version": true, "--version": true}
 
 func main() {
-	// Keep secrets out of core dumps, debuggers and swap before anything is read.
-	warnings := core.HardenProcess()
+	// Keep secrets out of core dumps, debuggers and swap before anything is
+	// read. The commands that read no secret skip the costly memory locking.
 	if len(os.Args) > 1 && !hardenQuietly[os.Args[1]] {
-		for _, w := range warnings {
+		for _, w := range core.HardenProcess() {
 			fmt.Fprintf(os.Stderr, "keyunlock: warning: %s\n", w)
 		}
+	} else {
+		core.HardenProcessNoLock()
 	}
 	ctx := &signalContext{}
 	code := runMain(ctx, &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])

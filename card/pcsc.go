@@ -102,8 +102,16 @@ type pcscConn struct {
 	atr  []byte
 }
 
-// Transmit sends one APDU (no short timeout: a touch may take long).
-func (c *pcscConn) Transmit(cmd []byte) ([]byte, error) { return c.card.Transmit(cmd) }
+// Transmit sends one APDU (no short timeout: a touch may take long). A
+// card pulled or reset since the last exchange fails here with ErrRemoved
+// or ErrReset, as Check would have said.
+func (c *pcscConn) Transmit(cmd []byte) ([]byte, error) {
+	resp, err := c.card.Transmit(cmd)
+	if err != nil {
+		return nil, mapPCSC(err)
+	}
+	return resp, nil
+}
 
 // ATR is the card's answer-to-reset.
 func (c *pcscConn) ATR() []byte { return c.atr }
@@ -131,9 +139,9 @@ func mapPCSC(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, pcsc.ErrRemovedCard), errors.Is(err, pcsc.ErrNoSmartcard), errors.Is(err, pcsc.ErrReaderUnavailable):
-		return fmt.Errorf("%w: %v", ErrRemoved, err)
+		return fmt.Errorf("%w: %w", ErrRemoved, err)
 	case errors.Is(err, pcsc.ErrResetCard):
-		return fmt.Errorf("%w: %v", ErrReset, err)
+		return fmt.Errorf("%w: %w", ErrReset, err)
 	}
 	return err
 }

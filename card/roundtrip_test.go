@@ -252,9 +252,9 @@ func TestConnCallsPerUnlock(t *testing.T) {
 }
 
 // TestPCSCCallsPerUnlock is TestConnCallsPerUnlock through a real pcscd:
-// the calls the backend makes on its pcscd connection for a cold unlock,
-// and that a card reset through pcscd by another client in between is
-// reported as a reset.
+// the calls and requests the backend makes on its pcscd connection for a
+// cold unlock and a second decryption, and that a card reset through
+// pcscd by another client in between is reported as a reset.
 func TestPCSCCallsPerUnlock(t *testing.T) {
 	withPresenceFresh(t, time.Minute)
 	srv := pcsctest.Start(t)
@@ -268,14 +268,30 @@ func TestPCSCCallsPerUnlock(t *testing.T) {
 	b := NewBackend(Options{Connector: cc, Certs: f.cert(t), Reader: srv.Readers[0]})
 	defer b.Close()
 	ks := core.NewKeystore(b)
+	pctx := conn.(*pcscConnector).current()
+	req0 := pctx.Requests()
 	f.card.ResetCount()
 	f.decryptWith(t, ks)
 	got := cc.calls()
-	t.Logf("cold unlock through pcscd: %d APDUs; %s", f.card.APDUCount(), got)
+	reqs := pctx.Requests() - req0
+	t.Logf("cold unlock through pcscd: %d APDUs, %d pcscd requests; %s", f.card.APDUCount(), reqs, got)
 	if got.Check != 0 || got.Transmit != 5 || got.Connect != 1 || got.Begin != got.End {
 		t.Errorf("cold unlock through pcscd: %s", got)
 	}
+	// Protocol 4.4: one request per listing, SCardConnect (the ATR comes
+	// from the listing), the APDUs, and a BeginTransaction and
+	// EndTransaction around each of the three exchanges (open, VERIFY,
+	// PSO:DECIPHER). It was 29 with a status check before each use.
+	if reqs > 15 {
+		t.Errorf("cold unlock through pcscd: %d requests, want at most 15", reqs)
+	}
+	req0 = pctx.Requests()
 	f.decryptWith(t, ks)
+	reqs = pctx.Requests() - req0
+	t.Logf("second decryption through pcscd: %d pcscd requests", reqs)
+	if reqs > 4 {
+		t.Errorf("second decryption through pcscd: %d requests, want at most 4 (listing, begin, PSO:DECIPHER, end)", reqs)
+	}
 	if second := cc.calls(); second.Check != 0 || second.Transmit != got.Transmit+1 {
 		t.Errorf("second decryption: %s (after %s)", second, got)
 	}

@@ -99,9 +99,9 @@ func writeFootprint(r *report, bin string, smoke bool) error {
 	r.printf("Sizes in MB (10^6 bytes). The boot harness (boot/) builds its initrds inside its tests and exports no function for " +
 		"an image with and without the module, so the module's payload is measured as the files dracut/module-setup.sh installs " +
 		"(the keyunlock binary, the unlock script, the udev rule, the systemd units), packed as `cpio -H newc | zstd -19` like an initrd. " +
-		"keyunlock reaches USB cards directly (its own CCID driver over usbfs, pcsc/ccid), so its full card path is the module payload itself; "+
-		"pcscd with its CCID driver is only needed for readers the direct driver refuses (TPDU T=1 readers), shown for comparison. "+
-		"The USB host controller modules both paths need are part of any initrd that supports a USB keyboard and are counted on neither side. "+
+		"keyunlock reaches USB cards directly (its own CCID driver over usbfs, pcsc/ccid), so its full card path is the module payload itself; " +
+		"pcscd with its CCID driver is only needed for readers the direct driver refuses (TPDU T=1 readers), shown for comparison. " +
+		"The USB host controller modules both paths need are part of any initrd that supports a USB keyboard and are counted on neither side. " +
 		"pcscd, libccid and the gpg sets are their binaries plus the `ldd` closure, `tar | zstd -19`, measured on this machine.\n\n")
 	r.printf("| set | files | raw | zstd -19 |\n|---|---|---|---|\n")
 	st, err := os.Stat(bin)

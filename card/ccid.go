@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/keyunlock/keyunlock/pcsc/ccid"
 )
@@ -52,6 +53,31 @@ type ccidSlot struct {
 	mu    sync.Mutex
 	dev   ccidDev
 	conns int
+	// seen is when the card last answered through this claim (power-on,
+	// an APDU, a slot status that found it powered).
+	seen time.Time
+}
+
+// presentLocked reports whether the claimed reader holds a card: without
+// a message when the card answered within presenceFresh, else by asking
+// the reader (one GetSlotStatus). A powered card found so counts as seen,
+// so that the Device using it needs no check of its own. The caller
+// holds s.mu.
+func (s *ccidSlot) presentLocked() (bool, error) {
+	if time.Since(s.seen) < presenceFresh {
+		return true, nil
+	}
+	err := s.dev.SlotStatus()
+	switch {
+	case err == nil:
+		s.seen = time.Now()
+		return true, nil
+	case errors.Is(err, ccid.ErrCardInactive):
+		return true, nil // put back after removal: Check tells the Device
+	case errors.Is(err, ccid.ErrNoCard):
+		return false, nil
+	}
+	return false, err
 }
 
 // NewCCIDConnector returns a Connector over the USB CCID readers the
@@ -117,7 +143,7 @@ func (c *ccidConnector) Readers(ctx context.Context) ([]string, error) {
 	c.mu.Unlock()
 	for name, s := range held {
 		s.mu.Lock()
-		present, err := s.dev.CardPresent()
+		present, err := s.presentLocked()
 		s.mu.Unlock()
 		if err == nil && present {
 			names = append(names, name)
@@ -130,7 +156,7 @@ func (c *ccidConnector) Readers(ctx context.Context) ([]string, error) {
 }
 
 // present checks a reader for a card, through the open connection if
-// there is one.
+// there is one (and only when the card has not answered just now).
 func (c *ccidConnector) present(i ccid.Info) (bool, error) {
 	c.mu.Lock()
 	s := c.held[i.Name()]
@@ -138,7 +164,7 @@ func (c *ccidConnector) present(i ccid.Info) (bool, error) {
 	if s != nil {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.dev.CardPresent()
+		return s.presentLocked()
 	}
 	if i.Err != nil {
 		return false, i.Err
@@ -181,6 +207,9 @@ func (c *ccidConnector) Connect(ctx context.Context, reader string) (Conn, error
 	}
 	s.mu.Lock()
 	atr, err := s.dev.PowerOn()
+	if err == nil {
+		s.seen = time.Now()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		if s.conns == 0 {
@@ -238,9 +267,15 @@ func (k *ccidConn) Transmit(cmd []byte) ([]byte, error) {
 	}
 	resp, err := k.s.dev.Transmit(cmd)
 	if errors.Is(err, ccid.ErrNoCard) || errors.Is(err, ccid.ErrCardInactive) {
+		k.s.seen = time.Time{}
 		return nil, fmt.Errorf("%w: %v", ErrRemoved, err)
 	}
-	return resp, err
+	if err != nil {
+		k.s.seen = time.Time{}
+		return nil, err
+	}
+	k.s.seen = time.Now()
+	return resp, nil
 }
 
 // ATR is the answer-to-reset of the last power-up.
@@ -254,20 +289,32 @@ func (k *ccidConn) ShortAPDUsOnly() bool {
 	return k.s.dev.Descriptor().Level() == ccid.LevelShortAPDU
 }
 
+// Seen is when the card last answered through this reader claim (zero
+// after a failure): the Device skips its own presence check within
+// presenceFresh of it.
+func (k *ccidConn) Seen() time.Time {
+	k.s.mu.Lock()
+	defer k.s.mu.Unlock()
+	return k.s.seen
+}
+
 // Begin does nothing: the interface is claimed exclusively.
 func (k *ccidConn) Begin() error { return nil }
 
 // End does nothing.
 func (k *ccidConn) End() error { return nil }
 
-// Check asks the reader whether the card is still powered: a card pulled
-// out (and perhaps put back) is reported as removed.
+// Check asks the reader whether the card is still powered (always one
+// GetSlotStatus): a card pulled out (and perhaps put back) is reported as
+// removed.
 func (k *ccidConn) Check() error {
 	k.s.mu.Lock()
 	defer k.s.mu.Unlock()
 	if err := k.s.dev.SlotStatus(); err != nil {
+		k.s.seen = time.Time{}
 		return fmt.Errorf("%w: %v", ErrRemoved, err)
 	}
+	k.s.seen = time.Now()
 	return nil
 }
 

@@ -224,7 +224,8 @@ func TestListCCIDReaders(t *testing.T) {
 // BenchmarkColdUnlockCCID measures a cold unlock through the direct CCID
 // driver against emulated readers: QEMU's T=0 TPDU reader (GET RESPONSE
 // round trips) and a YubiKey-like extended-APDU reader. It reports the
-// APDUs the card sees and the CCID messages on the bus per unlock.
+// APDUs the card sees, the CCID messages on the bus and, of those, the
+// presence checks (GetSlotStatus) per unlock.
 func BenchmarkColdUnlockCCID(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
@@ -242,7 +243,7 @@ func BenchmarkColdUnlockCCID(b *testing.B) {
 			src.add("1-2", "Emulated Reader", emu)
 			ctx := context.Background()
 			f.card.ResetCount()
-			msgs0 := emu.Messages()
+			msgs0 := emu.Counts()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				bk := NewBackend(Options{Connector: newCCIDConnector(src, ""), Certs: certs})
@@ -254,7 +255,9 @@ func BenchmarkColdUnlockCCID(b *testing.B) {
 				bk.Close()
 			}
 			b.ReportMetric(float64(f.card.APDUCount())/float64(b.N), "apdus/op")
-			b.ReportMetric(float64(emu.Messages()-msgs0)/float64(b.N), "ccid-msgs/op")
+			n := emu.Counts().Sub(msgs0)
+			b.ReportMetric(float64(n.Total())/float64(b.N), "ccid-msgs/op")
+			b.ReportMetric(float64(n.SlotStatus)/float64(b.N), "status-msgs/op")
 		})
 	}
 }

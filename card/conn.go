@@ -3,6 +3,7 @@ package card
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Connector reaches card readers. The PC/SC implementation talks to pcscd;
@@ -48,4 +49,11 @@ var (
 // by the card layer instead of sent with extended length.
 type shortOnly interface {
 	ShortAPDUsOnly() bool
+}
+
+// seenConn is implemented by connections that know when the card last
+// answered through them by other means than the Device's own exchanges
+// (the direct-CCID connector checks claimed readers when it lists them).
+type seenConn interface {
+	Seen() time.Time
 }

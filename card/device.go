@@ -28,6 +28,8 @@ type Device struct {
 	keys  []*Key
 	dead  error // set when the card was removed or reset
 	state cardState
+	// seen is when the card last answered (an APDU or a presence check).
+	seen time.Time
 }
 
 // cardState is what keyunlock knows about the card's volatile state.
@@ -59,7 +61,7 @@ func openDevice(ctx context.Context, conn Connector, reader string, opts Options
 	if s, ok := c.(shortOnly); ok && s.ShortAPDUsOnly() {
 		caps.ShortOnly = true // the reader cannot carry extended APDUs, whatever the card says
 	}
-	d.card = openpgp.New(connTransport{c}, caps)
+	d.card = openpgp.New(connTransport{c: c, seen: &d.seen}, caps)
 	err = d.transact(func() error {
 		if err := d.card.Open(); err != nil {
 			return err
@@ -112,8 +114,12 @@ func (e *transportError) Error() string { return e.err.Error() }
 func (e *transportError) Unwrap() error { return e.err }
 
 // connTransport is the Conn as the APDU layer sees it, with its errors
-// marked as transport errors.
-type connTransport struct{ c Conn }
+// marked as transport errors. Each answer (whatever its status word)
+// shows the card present: seen records when (under the Device's lock).
+type connTransport struct {
+	c    Conn
+	seen *time.Time
+}
 
 // Transmit sends one APDU through the connection.
 func (t connTransport) Transmit(cmd []byte) ([]byte, error) {
@@ -121,6 +127,7 @@ func (t connTransport) Transmit(cmd []byte) ([]byte, error) {
 	if err != nil {
 		return nil, &transportError{err}
 	}
+	*t.seen = time.Now()
 	return resp, nil
 }
 
@@ -135,15 +142,31 @@ func (d *Device) lost(err error) error {
 	return d.dead
 }
 
+// presenceFresh is how long a card that answered is taken to be present
+// without asking the reader again (GetSlotStatus over CCID, SCardStatus
+// through pcscd). Within it, alive sends nothing: a card pulled or reset
+// meanwhile fails the next exchange instead (Begin or Transmit), which
+// marks it lost with the same error.
+var presenceFresh = 2 * time.Second
+
+// alive returns nil while the card is usable: it answered within
+// presenceFresh, or the reader says it is still there now.
 func (d *Device) alive() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.dead != nil {
 		return d.dead
 	}
+	if time.Since(d.seen) < presenceFresh {
+		return nil
+	}
+	if s, ok := d.conn.(seenConn); ok && time.Since(s.Seen()) < presenceFresh {
+		return nil // the connector saw it just now (a reader scan)
+	}
 	if err := d.conn.Check(); err != nil {
 		return d.lost(err)
 	}
+	d.seen = time.Now()
 	return nil
 }
 

@@ -174,7 +174,8 @@ func (k *Key) CanDecrypt() bool {
 	return k.attr.IsRSA() || k.attr.Algo == openpgp.AlgoECDH
 }
 
-// Available implements core.Key.
+// Available implements core.Key: nil while the card answered within the
+// last presenceFresh (no message then), or the reader says it is there.
 func (k *Key) Available(ctx context.Context) error {
 	return k.dev.alive()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/keyunlock/keyunlock/pcsc"
 )
@@ -17,6 +18,10 @@ type pcscConnector struct {
 	opts []pcsc.Option
 	mu   sync.Mutex
 	ctx  *pcsc.Context
+	// listed holds the ATRs of the cards in the last reader listing, so
+	// that Connect right after it needs no SCardStatus for the ATR.
+	listed   map[string][]byte
+	listedAt time.Time
 }
 
 func newPCSCConnector() (Connector, error) { return NewPCSCConnector() }
@@ -69,15 +74,34 @@ func (p *pcscConnector) Readers(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var out []string
+	atrs := map[string][]byte{}
 	for _, s := range states {
 		if s.CardPresent() {
 			out = append(out, s.Name)
+			if len(s.ATR) >= 2 {
+				atrs[s.Name] = s.ATR
+			}
 		}
 	}
+	p.mu.Lock()
+	p.listed, p.listedAt = atrs, time.Now()
+	p.mu.Unlock()
 	return out, nil
 }
 
-// Connect opens a shared connection with T=0 or T=1 and reads the ATR.
+// listedATR returns the ATR of the card in reader from a listing made
+// within presenceFresh, or nil.
+func (p *pcscConnector) listedATR(reader string) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.listedAt) >= presenceFresh {
+		return nil
+	}
+	return p.listed[reader]
+}
+
+// Connect opens a shared connection with T=0 or T=1. The ATR comes from
+// the reader listing just made, else from SCardStatus.
 func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error) {
 	card, err := p.current().Connect(reader, pcsc.ShareShared, pcsc.ProtocolAny)
 	if errors.Is(err, pcsc.ErrSharingViolation) {
@@ -85,6 +109,9 @@ func (p *pcscConnector) Connect(ctx context.Context, reader string) (Conn, error
 	}
 	if err != nil {
 		return nil, err
+	}
+	if atr := p.listedATR(reader); atr != nil {
+		return &pcscConn{card: card, atr: atr}, nil
 	}
 	st, err := card.Status()
 	if err != nil {
@@ -102,8 +129,16 @@ type pcscConn struct {
 	atr  []byte
 }
 
-// Transmit sends one APDU (no short timeout: a touch may take long).
-func (c *pcscConn) Transmit(cmd []byte) ([]byte, error) { return c.card.Transmit(cmd) }
+// Transmit sends one APDU (no short timeout: a touch may take long). A
+// card pulled or reset since the last exchange fails here with ErrRemoved
+// or ErrReset, as Check would have said.
+func (c *pcscConn) Transmit(cmd []byte) ([]byte, error) {
+	resp, err := c.card.Transmit(cmd)
+	if err != nil {
+		return nil, mapPCSC(err)
+	}
+	return resp, nil
+}
 
 // ATR is the card's answer-to-reset.
 func (c *pcscConn) ATR() []byte { return c.atr }
@@ -131,9 +166,9 @@ func mapPCSC(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, pcsc.ErrRemovedCard), errors.Is(err, pcsc.ErrNoSmartcard), errors.Is(err, pcsc.ErrReaderUnavailable):
-		return fmt.Errorf("%w: %v", ErrRemoved, err)
+		return fmt.Errorf("%w: %w", ErrRemoved, err)
 	case errors.Is(err, pcsc.ErrResetCard):
-		return fmt.Errorf("%w: %v", ErrReset, err)
+		return fmt.Errorf("%w: %w", ErrReset, err)
 	}
 	return err
 }

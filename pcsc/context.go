@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyunlock/keyunlock/internal/unixsock"
@@ -28,6 +29,8 @@ type Context struct {
 	minor    int32
 	broken   error // set once the stream is unusable
 	released bool
+
+	requests atomic.Uint64 // requests sent to pcscd
 
 	cancelMu sync.Mutex
 	cancelCh chan struct{} // non-nil while GetStatusChange waits
@@ -127,6 +130,7 @@ func (c *Context) usable() error {
 
 // send writes a request: rxHeader, body, then payload (TRANSMIT/CONTROL).
 func (c *Context) send(cmd uint32, body, payload []byte, d time.Duration) error {
+	c.requests.Add(1)
 	msg := append(header(len(body), cmd), body...)
 	msg = append(msg, payload...)
 	c.conn.SetDeadline(time.Now().Add(d))
@@ -145,6 +149,10 @@ func (c *Context) recv(cmd uint32, n int, d time.Duration) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// Requests is how many requests the context has sent to pcscd, each a
+// round trip on its socket: for tests and benchmarks that count them.
+func (c *Context) Requests() uint64 { return c.requests.Load() }
 
 // call sends a request and reads a reply of n bytes.
 func (c *Context) call(cmd uint32, body, payload []byte, n int, d time.Duration) ([]byte, error) {

@@ -72,6 +72,32 @@ func writeMicro(r *report, smoke bool) error {
 	return nil
 }
 
+// writeCardsCCID reports BenchmarkColdUnlockCCID: cold unlocks through the
+// direct CCID driver against emulated readers, with the CCID messages each
+// puts on the bus.
+func writeCardsCCID(r *report, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	r.printf("`go test -bench BenchmarkColdUnlockCCID ./card`: the same cold unlock (cv25519, with the certificate) through the direct CCID driver (pcsc/ccid) " +
+		"against emulated readers (pcsc/ccid/ccidtest) holding the simulator, without delay: QEMU's usb-ccid (TPDU level, T=0: PSO:DECIPHER's response comes with GET RESPONSE) " +
+		"and a YubiKey-like extended-APDU reader. On USB every CCID message is a bus round trip (about 1 ms with a YubiKey). " +
+		"Besides one XfrBlock per APDU (or TPDU) and the power-on, a cold unlock makes one presence check (GetSlotStatus) when the reader is first listed; " +
+		"while the card keeps answering it is not asked again.\n\n")
+	r.printf("| emulated reader | APDUs (TPDUs) per unlock | CCID messages per unlock | of which presence checks |\n|---|---|---|---|\n")
+	for _, l := range lines {
+		name := strings.TrimPrefix(strings.Fields(l)[0], "BenchmarkColdUnlockCCID/")
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			name = name[:i]
+		}
+		a, _ := metric(l, "apdus/op")
+		m, _ := metric(l, "ccid-msgs/op")
+		st, _ := metric(l, "status-msgs/op")
+		r.printf("| %s | %.0f | %.0f | %.0f |\n", name, a, m, st)
+	}
+	r.printf("\n")
+}
+
 func writeCards(r *report, bin string, runs int, smoke bool) error {
 	pat := "BenchmarkColdUnlock"
 	if smoke {
@@ -86,8 +112,13 @@ func writeCards(r *report, bin string, runs int, smoke bool) error {
 		"Rows ending in /nocert run without the certificate, with a key that has GnuPG's KDF parameters; the others are given the certificate.\n\n")
 	r.printf("| key / simulator quirks | ms per unlock | APDUs per unlock |\n|---|---|---|\n")
 	apdus := -1.0
+	var ccidLines []string
 	for _, l := range lines {
 		name := strings.Fields(l)[0]
+		if strings.HasPrefix(name, "BenchmarkColdUnlockCCID/") {
+			ccidLines = append(ccidLines, l)
+			continue
+		}
 		name = strings.TrimPrefix(name, "BenchmarkColdUnlock/")
 		if i := strings.LastIndex(name, "-"); i > 0 {
 			name = name[:i]
@@ -100,6 +131,7 @@ func writeCards(r *report, bin string, runs int, smoke bool) error {
 		}
 	}
 	r.printf("\n")
+	writeCardsCCID(r, ccidLines)
 	if smoke {
 		r.printf("(smoke run: the comparison with gpg/scdaemon through pcscd is skipped; its card fixture takes 5–30 s.)\n\n")
 	} else {

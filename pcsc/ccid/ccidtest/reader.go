@@ -47,6 +47,7 @@ type Reader struct {
 	pending []byte
 	chained bool
 	msgs    int
+	counts  Counts
 	// Errors collects protocol violations by the host.
 	Errors []string
 }
@@ -85,6 +86,35 @@ func (r *Reader) Messages() int {
 	return r.msgs
 }
 
+// Counts is how many commands of each kind the host has sent.
+type Counts struct {
+	SlotStatus int // PC_to_RDR_GetSlotStatus: card-presence checks
+	PowerOn    int // PC_to_RDR_IccPowerOn
+	PowerOff   int // PC_to_RDR_IccPowerOff
+	XfrBlock   int // PC_to_RDR_XfrBlock: APDUs, TPDUs and their chained parts
+	Other      int // anything else (a protocol violation)
+}
+
+// Total is the number of commands counted.
+func (c Counts) Total() int { return c.SlotStatus + c.PowerOn + c.PowerOff + c.XfrBlock + c.Other }
+
+// Sub returns the commands counted since before was taken.
+func (c Counts) Sub(before Counts) Counts {
+	return Counts{c.SlotStatus - before.SlotStatus, c.PowerOn - before.PowerOn, c.PowerOff - before.PowerOff, c.XfrBlock - before.XfrBlock, c.Other - before.Other}
+}
+
+// String is a short summary: "7 messages (1 status, 1 power-on, 5 XfrBlock)".
+func (c Counts) String() string {
+	return fmt.Sprintf("%d messages (%d status, %d power-on, %d power-off, %d XfrBlock, %d other)", c.Total(), c.SlotStatus, c.PowerOn, c.PowerOff, c.XfrBlock, c.Other)
+}
+
+// Counts returns how many commands of each kind the host has sent.
+func (r *Reader) Counts() Counts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counts
+}
+
 // Send implements ccid.Transport.
 func (r *Reader) Send(msg []byte, _ time.Duration) error {
 	r.mu.Lock()
@@ -92,6 +122,7 @@ func (r *Reader) Send(msg []byte, _ time.Duration) error {
 	r.msgs++
 	if len(msg) < 10 || int(binary.LittleEndian.Uint32(msg[1:5])) != len(msg)-10 || len(msg) > int(r.desc.MaxMessage) {
 		r.violation("malformed or oversized command (%d bytes)", len(msg))
+		r.counts.Other++
 		return nil
 	}
 	typ, seq, data := msg[0], msg[6], msg[10:]
@@ -103,6 +134,18 @@ func (r *Reader) Send(msg []byte, _ time.Duration) error {
 		m[6], m[7], m[8], m[9] = seq, status, errb, param
 		copy(m[10:], d)
 		r.queue = append(r.queue, m)
+	}
+	switch typ {
+	case 0x65:
+		r.counts.SlotStatus++
+	case 0x62:
+		r.counts.PowerOn++
+	case 0x63:
+		r.counts.PowerOff++
+	case 0x6F:
+		r.counts.XfrBlock++
+	default:
+		r.counts.Other++
 	}
 	switch typ {
 	case 0x65: // GetSlotStatus

@@ -39,9 +39,10 @@ FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
-# A short run of every fuzz target, part of make test.
+# A short run of every fuzz target, part of make test: a count of executions
+# rather than a duration (see scripts/fuzz.sh on Go's fuzztime deadline race).
 fuzz-short:
-	FUZZTIME=2s scripts/fuzz.sh
+	FUZZTIME=3000x scripts/fuzz.sh
 
 # The demo: unlock the bundled sample keyfile with the bundled sample key
 # (testdata/demo/README says how they were made).

@@ -3,7 +3,6 @@ package core
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/des"
 	"crypto/hkdf"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/ProtonMail/go-crypto/eax"
 	"github.com/ProtonMail/go-crypto/ocb"
-	"golang.org/x/crypto/cast5"
 
 	"github.com/keyunlock/keyunlock/internal/pgp"
 )
@@ -23,21 +21,12 @@ import (
 // does not verify; decryptData turns it into ErrIntegrity.
 var errTagMismatch = errors.New("authentication failed")
 
-// newBlock returns the block cipher c keyed with key.
+// newBlock returns the block cipher c keyed with the session key.
 func newBlock(c pgp.CipherFunction, key []byte) (cipher.Block, error) {
-	if c.KeySize() == 0 {
-		return nil, fmt.Errorf("unsupported cipher %d", c)
+	if n := c.KeySize(); n != 0 && len(key) != n {
+		return nil, fmt.Errorf("the session key has %d bytes, %s needs %d", len(key), c, n)
 	}
-	if len(key) != c.KeySize() {
-		return nil, fmt.Errorf("the session key has %d bytes, %s needs %d", len(key), c, c.KeySize())
-	}
-	switch c {
-	case pgp.Cipher3DES:
-		return des.NewTripleDESCipher(key)
-	case pgp.CipherCAST5:
-		return cast5.NewCipher(key)
-	}
-	return aes.NewCipher(key)
+	return c.NewBlock(key)
 }
 
 // newAEAD returns the AEAD mode m over block.

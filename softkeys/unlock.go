@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/des"
 	"crypto/hkdf"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/ProtonMail/go-crypto/eax"
 	"github.com/ProtonMail/go-crypto/ocb"
-	"golang.org/x/crypto/cast5"
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pgp"
@@ -135,7 +133,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 		}
 		return out, nil
 	case 254, 255:
-		block, err := newBlock(p.cipher, dk)
+		block, err := p.cipher.NewBlock(dk)
 		if err != nil {
 			return nil, err
 		}
@@ -194,20 +192,6 @@ func (k *Key) parseClear(body []byte) (*secretKey, error) {
 		b = b[:len(b)-2]
 	}
 	return parseSecret(k.pub, b)
-}
-
-// newBlock returns the block cipher c keyed with key: AES, CAST5 or 3DES,
-// the ciphers GnuPG and other tools protect secret keys with.
-func newBlock(c pgp.CipherFunction, key []byte) (cipher.Block, error) {
-	switch c {
-	case pgp.Cipher3DES:
-		return des.NewTripleDESCipher(key)
-	case pgp.CipherCAST5:
-		return cast5.NewCipher(key)
-	case pgp.CipherAES128, pgp.CipherAES192, pgp.CipherAES256:
-		return aes.NewCipher(key)
-	}
-	return nil, fmt.Errorf("unsupported cipher %d protecting the secret key", c)
 }
 
 // UnlockAll unlocks every passphrase-protected key of the file that is still

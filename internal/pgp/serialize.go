@@ -3,6 +3,8 @@ package pgp
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
 // Packet tags of the key packets (RFC 9580 §5).
@@ -26,18 +28,7 @@ func (pk *PublicKey) AppendPacket(dst []byte, tag int) []byte {
 // AppendPacket appends a packet with a new-format header and the shortest
 // definite length encoding.
 func AppendPacket(dst []byte, tag int, body []byte) []byte {
-	dst = append(dst, 0xC0|byte(tag))
-	switch n := len(body); {
-	case n < 192:
-		dst = append(dst, byte(n))
-	case n < 8384:
-		n -= 192
-		dst = append(dst, byte(n>>8)+192, byte(n))
-	default:
-		dst = append(dst, 0xFF)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
-	return append(dst, body...)
+	return pgppacket.Append(dst, tag, body)
 }
 
 // NewPublicKey builds a key from its parts: version (4 or 6), algorithm,

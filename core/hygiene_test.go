@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/ProtonMail/go-crypto/openpgp/s2k"
 	"golang.org/x/sys/unix"
@@ -29,8 +32,16 @@ type hardenReport struct {
 	// /proc/self/smaps_rollup before and after the Argon2 run.
 	LockedBefore, LockedAfter int
 	Argon2Len                 int
-	Error                     string
+	// HeapLocked and DataLocked say whether the mappings holding a heap
+	// buffer and a package variable written before hardening are locked
+	// (VmFlags "lo" in /proc/self/smaps); TextLocked the one holding code.
+	HeapLocked, DataLocked, TextLocked bool
+	Error                              string
 }
+
+// hardenData is a package variable written before hardening: it lives in
+// the binary's data or bss mapping.
+var hardenData [64]byte
 
 const hardenChildEnv = "KEYUNLOCK_TEST_HARDEN_CHILD"
 
@@ -53,6 +64,11 @@ func TestHardenChild(t *testing.T) {
 			return
 		}
 	}
+	early := make([]byte, 256<<10)
+	for i := range early {
+		early[i] = byte(i)
+	}
+	hardenData[0] = 1
 	// Report every failure so that the parent can check the wording.
 	r.Warnings = hardenProcess(hardenConfig{noMlock: os.Getenv(NoMlockEnv) == "1", alwaysWarn: true})
 	r.Again = HardenProcess()
@@ -73,7 +89,35 @@ func TestHardenChild(t *testing.T) {
 	r.Argon2Len = len(key)
 	r.LockedAfter = procField(t, "/proc/self/smaps_rollup", "Locked:")
 	r.VmLckKiB = procField(t, "/proc/self/status", "VmLck:")
+	r.HeapLocked = mappingLocked(t, uintptr(unsafe.Pointer(&early[0])))
+	r.DataLocked = mappingLocked(t, uintptr(unsafe.Pointer(&hardenData[0])))
+	r.TextLocked = mappingLocked(t, reflect.ValueOf(TestHardenChild).Pointer())
 	runtime.KeepAlive(key)
+	runtime.KeepAlive(early)
+}
+
+// mappingLocked reports whether the mapping holding addr is locked, per
+// the VmFlags of /proc/self/smaps ("lo": VM_LOCKED).
+func mappingLocked(t *testing.T, addr uintptr) bool {
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			lo, hi, _ := strings.Cut(f[0], "-")
+			start, err1 := strconv.ParseUint(lo, 16, 64)
+			end, err2 := strconv.ParseUint(hi, 16, 64)
+			in = err1 == nil && err2 == nil && uint64(addr) >= start && uint64(addr) < end
+			continue
+		}
+		if flags, ok := strings.CutPrefix(line, "VmFlags:"); ok && in {
+			return slices.Contains(strings.Fields(flags), "lo")
+		}
+	}
+	t.Fatalf("no mapping holds %#x in /proc/self/smaps", addr)
+	return false
 }
 
 // procField returns the kB value of the line starting with field in a
@@ -149,6 +193,12 @@ func TestHardenProcessLocksMemory(t *testing.T) {
 	t.Logf("VmLck = %d kB; locked resident memory %d kB before Argon2, %d kB after", r.VmLckKiB, r.LockedBefore, r.LockedAfter)
 	if r.VmLckKiB <= 0 {
 		t.Errorf("VmLck = %d kB after HardenProcess, want > 0", r.VmLckKiB)
+	}
+	if !r.HeapLocked || !r.DataLocked {
+		t.Errorf("memory written before HardenProcess is not locked: heap %v, data %v", r.HeapLocked, r.DataLocked)
+	}
+	if r.TextLocked {
+		t.Errorf("the code mapping is locked: only writable memory needs to be (and locking the rest is slow)")
 	}
 	if r.LockedAfter-r.LockedBefore < 60*1024 {
 		t.Errorf("locked resident memory grew by %d kB over an Argon2 run with 64 MiB, want >= 61440 kB", r.LockedAfter-r.LockedBefore)

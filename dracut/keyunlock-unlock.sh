@@ -7,6 +7,8 @@
 # Kernel arguments:
 #   rd.keyunlock=0           do not use keyunlock (passphrase only)
 #   rd.keyunlock.tries=N     passphrase attempts per volume with plymouth (default 3)
+#   rd.keyunlock.card_wait=D how long to wait for the OpenPGP card of a volume
+#                            without a soft key (KEY "-"; default 30s)
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 . /lib/dracut-lib.sh
@@ -35,13 +37,24 @@ case ",$opts," in *,noauto,*) exit 0 ;; esac
 
 tries=$(getarg rd.keyunlock.tries)
 tries=${tries:-3}
-keyarg=
-[ "$key" != "-" ] && keyarg="--key $key"
+if [ "$key" != "-" ]; then
+    keyarg="--key $key"
+    secret=passphrase
+else
+    # No soft key: an OpenPGP card. keyunlock reaches USB readers itself (no
+    # pcscd in the image) and waits for the token to enumerate; the PIN is
+    # asked like a passphrase.
+    wait=$(getarg rd.keyunlock.card_wait)
+    wait=${wait:-30s}
+    keyarg="--card --card-wait $wait"
+    secret=PIN
+    echo "keyunlock: waiting up to $wait for the OpenPGP card of $name" > /dev/console
+fi
 
-info "keyunlock: unlocking $dev as $name with $keyfile"
+info "keyunlock: unlocking $dev as $name with $keyfile ($keyarg)"
 if type plymouth > /dev/null 2>&1 && plymouth --ping 2> /dev/null; then
     # plymouth asks; keyunlock reads the passphrase on stdin.
-    plymouth ask-for-password --prompt "keyunlock: passphrase for $name" \
+    plymouth ask-for-password --prompt "keyunlock: $secret for $name" \
         --number-of-tries="$tries" \
         --command="/bin/sh -c 'keyunlock decrypt $keyarg --passphrase-file /dev/stdin $keyfile | cryptsetup -d - luksOpen $dev $name'"
 else

@@ -16,7 +16,8 @@
 #   keyunlock_unitdir   where keyunlock.socket/.service live ($systemdsystemunitdir)
 #   keyunlock_usb       yes/no: install the USB host controller modules, so that
 #                       keyunlock reaches a USB card directly (no pcscd needed);
-#                       default: yes when serve.conf passes --card
+#                       default: yes when serve.conf passes --card (systemd
+#                       initrd) or a volume has no soft key (KEY "-", shell initrd)
 # /etc/keyunlock/serve.conf (KEYUNLOCK_SERVE_ARGS="--card --card-wait 1m") is
 # copied into the image when present.
 #
@@ -128,7 +129,12 @@ _keyunlock_wants_usb() {
         yes) return 0 ;;
         no) return 1 ;;
     esac
-    [[ -f "$(_keyunlock_conf)/serve.conf" ]] && grep -q -- '--card' "$(_keyunlock_conf)/serve.conf"
+    if dracut_module_included "systemd"; then
+        [[ -f "$(_keyunlock_conf)/serve.conf" ]] && grep -q -- '--card' "$(_keyunlock_conf)/serve.conf"
+    else
+        # keyunlock-unlock uses the card for the volumes without a soft key.
+        _keyunlock_volumes | awk '$4 == "-" { card = 1 } END { exit !card }'
+    fi
 }
 
 installkernel() {

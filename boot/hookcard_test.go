@@ -213,3 +213,124 @@ echo "HOOK-RETURNED rc=$?"
 	}
 	t.Logf("console:\n%s", h.con.text())
 }
+
+// dracutLibStub stands in for dracut's /lib/dracut-lib.sh with the few
+// functions keyunlock-unlock uses, reading the kernel arguments from
+// $CMDLINE; info and warn go to the console as dracut's do with rd.info.
+const dracutLibStub = `
+getarg() {
+    local a
+    for a in $CMDLINE; do
+        case "$a" in "$1="*) echo "${a#*=}"; return 0 ;; esac
+    done
+    return 1
+}
+getargbool() {
+    local v
+    v=$(getarg "$2") || return 0
+    case "$v" in 0 | no | off) return 1 ;; esac
+    return 0
+}
+info() { echo "INFO: $*" > /dev/console; }
+warn() { echo "WARN: $*" > /dev/console; }
+`
+
+// cryptsetupStub records the key keyunlock-unlock pipes into
+// "cryptsetup -d - luksOpen DEV NAME" and creates /dev/mapper/NAME, as a
+// successful luksOpen would; an empty key opens nothing.
+const cryptsetupStub = `#!/bin/sh
+cat > /luks-key.bin
+[ -s /luks-key.bin ] || exit 2
+mkdir -p /dev/mapper
+mknod "/dev/mapper/$5" b 7 0
+`
+
+// dracutShellChroot makes a busybox chroot holding keyunlock-unlock as
+// dracut's shell flavour installs it, the real keyunlock binary, the card
+// fixture's root key file and a volumes file naming no soft key for root.
+func dracutShellChroot(t *testing.T, bin string, f *fixture, cf *cardFixture) (root string, ptm, pts *os.File) {
+	t.Helper()
+	root = filepath.Join(t.TempDir(), "root")
+	repo := repoRoot(t)
+	for _, d := range []string{"sbin", "usr/bin", "lib", "etc/keyunlock/keys", "etc/keyunlock/keys.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, filepath.Join(repo, "dracut", "keyunlock-unlock.sh"), filepath.Join(root, "sbin", "keyunlock-unlock"), 0o755)
+	copyFile(t, bin, filepath.Join(root, "usr", "bin", "keyunlock"), 0o755)
+	copyFile(t, filepath.Join(cf.ConfDir, "keys", "root.pgp"), filepath.Join(root, "etc", "keyunlock", "keys", "root.pgp"), 0o600)
+	os.WriteFile(filepath.Join(root, "lib", "dracut-lib.sh"), []byte(dracutLibStub), 0o644)
+	os.WriteFile(filepath.Join(root, "sbin", "cryptsetup"), []byte(cryptsetupStub), 0o755)
+	os.WriteFile(filepath.Join(root, "sbin", "modprobe"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	vol := "root UUID=" + f.RootUUID + " /etc/keyunlock/keys/root.pgp - luks\n"
+	os.WriteFile(filepath.Join(root, "etc", "keyunlock", "volumes"), []byte(vol), 0o644)
+	ptm, pts = busyboxChroot(t, root)
+	for _, app := range []string{"mknod", "mkdir", "readlink"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", app))
+	}
+	return root, ptm, pts
+}
+
+// TestDracutShellHookCard runs dracut's shell-flavour keyunlock-unlock for
+// a volume without a soft key: the real keyunlock finds the simulated card
+// through a private pcscd, the PIN is typed on the console, and the key
+// piped to cryptsetup must open the volume without spending a PIN try.
+func TestDracutShellHookCard(t *testing.T) {
+	requireHostTools(t)
+	testenv.RequireTool(t, "chroot")
+	bin := binary(t)
+	requireCommands(t, bin, "decrypt")
+	f := getFixture(t, bin)
+	cf := getCardFixture(t, bin, f)
+	root, ptm, pts := dracutShellChroot(t, bin, f, cf)
+	defer ptm.Close()
+	card := newPCSCCard(t, cf)
+	pcscdInChroot(t, root, card)
+
+	h := startInChroot(t, root, ptm, pts, "CMDLINE='rd.keyunlock.card_wait=20s' /sbin/keyunlock-unlock /dev/vda "+f.RootUUID+"; echo UNLOCK-RETURNED rc=$?")
+	h.con.expect(t, "the hook's card wait notice", regexp.MustCompile(`waiting up to 20s for the OpenPGP card of root`), time.Minute)
+	h.con.expect(t, "keyunlock's PIN prompt", cardPINPrompt, time.Minute)
+	h.con.send(t, cardPIN+"\n")
+	h.con.expect(t, "the hook's success message", regexp.MustCompile(`keyunlock: root unlocked`), time.Minute)
+	h.con.expect(t, "the hook returning 0", regexp.MustCompile(`UNLOCK-RETURNED rc=0`), time.Minute)
+	h.wait(t)
+
+	kf := filepath.Join(root, "luks-key.bin")
+	if out, err := runErr("", nil, "cryptsetup", "open", "--test-passphrase", "--key-file", kf, f.RootImg); err != nil {
+		t.Fatalf("the key piped to cryptsetup does not open the root volume: %v\n%s\n%s", err, out, h.con.text())
+	}
+	if pw1, _, _ := card.Tries(); pw1 != 3 {
+		t.Errorf("PW1 tries left %d after the unlock, want 3", pw1)
+	}
+}
+
+// TestDracutShellHookNoCard runs keyunlock-unlock for a card volume with no
+// card: after rd.keyunlock.card_wait it must leave the volume closed for
+// cryptroot-ask and say so.
+func TestDracutShellHookNoCard(t *testing.T) {
+	requireHostTools(t)
+	testenv.RequireTool(t, "chroot")
+	bin := binary(t)
+	requireCommands(t, bin, "decrypt")
+	f := getFixture(t, bin)
+	cf := getCardFixture(t, bin, f)
+	root, ptm, pts := dracutShellChroot(t, bin, f, cf)
+	defer ptm.Close()
+
+	start := time.Now()
+	h := startInChroot(t, root, ptm, pts, "CMDLINE='rd.keyunlock.card_wait=1s' /sbin/keyunlock-unlock /dev/vda "+f.RootUUID+"; echo UNLOCK-RETURNED rc=$?")
+	h.con.expect(t, "the hook's card wait notice", regexp.MustCompile(`waiting up to 1s for the OpenPGP card of root`), time.Minute)
+	h.con.expect(t, "the fallback warning", regexp.MustCompile(`could not unlock root with keyunlock; falling back to the LUKS passphrase`), time.Minute)
+	h.con.expect(t, "the hook returning 0", regexp.MustCompile(`UNLOCK-RETURNED rc=0`), time.Minute)
+	h.wait(t)
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("the hook gave up after %s, before the 1s card wait", d)
+	}
+	if exists(filepath.Join(root, "dev", "mapper", "root")) {
+		t.Errorf("root was mapped without a card")
+	}
+	if strings.Contains(h.con.text(), "Enter the PIN") {
+		t.Errorf("the hook asked for a PIN without a card:\n%s", h.con.text())
+	}
+}

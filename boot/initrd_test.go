@@ -16,11 +16,14 @@ const (
 	// systemdCardInitrd is the systemd flavour with a card configuration
 	// (its own cache entry, so that the two images do not evict each other).
 	systemdCardInitrd = "systemd-card"
+	// shellCardInitrd is the shell flavour with a card configuration.
+	shellCardInitrd = "shell-card"
 )
 
 var dracutModules = map[string]string{
 	systemdInitrd:     "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
 	shellInitrd:       "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	shellCardInitrd:   "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
 	systemdCardInitrd: "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
 }
 

@@ -166,7 +166,7 @@ _keyunlock_install_systemd() {
     # (systemd-cryptsetup connects to it and reads the key, crypttab(5)).
     touch "$initdir/etc/crypttab"
     while read -r name dev keyfile key opts; do
-        sed -i -e "/^[[:space:]]*$name[[:space:]]/d" "$initdir/etc/crypttab"
+        sed -i -e "/^[[:space:]]*${name}[[:space:]]/d" "$initdir/etc/crypttab"
         echo "$name $dev /run/keyunlock/luks.sock $opts" >> "$initdir/etc/crypttab"
     done < "$initdir/etc/keyunlock/volumes"
 }

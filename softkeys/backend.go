@@ -17,10 +17,14 @@ type Backend struct {
 	skipped []Skipped
 }
 
-// Skipped is a file of a key directory that was not loaded, with the reason.
+// Skipped is a file of a key directory that was not loaded, or a key
+// directory without any key, with the reason.
 type Skipped struct {
 	Path   string
 	Reason string
+	// EmptyDir is set when Path is a directory without any key file, which
+	// a card-only setup may have on purpose.
+	EmptyDir bool
 }
 
 // New loads the secret key files at paths. A path is a key file or a
@@ -61,13 +65,13 @@ func New(paths []string) (*Backend, error) {
 				return nil, fmt.Errorf("key file %s: %w (fix or remove it)", fp, unwrapPath(err))
 			}
 			if !st.Mode().IsRegular() {
-				b.skipped = append(b.skipped, Skipped{fp, "not a regular file"})
+				b.skipped = append(b.skipped, Skipped{Path: fp, Reason: "not a regular file"})
 				continue
 			}
 			f, err := loadFile(fp)
 			var nk *notKeyError
 			if errors.As(err, &nk) {
-				b.skipped = append(b.skipped, Skipped{fp, nk.reason})
+				b.skipped = append(b.skipped, Skipped{Path: fp, Reason: nk.reason})
 				continue
 			}
 			if err != nil {
@@ -78,7 +82,7 @@ func New(paths []string) (*Backend, error) {
 		}
 		if found == 0 {
 			// Not an error: a card-only setup may have an empty key directory.
-			b.skipped = append(b.skipped, Skipped{p, "the directory holds no OpenPGP secret key file (put exported secret keys there, or use a card)"})
+			b.skipped = append(b.skipped, Skipped{Path: p, Reason: "the directory holds no OpenPGP secret key file (put exported secret keys there, or use a card)", EmptyDir: true})
 		}
 	}
 	return b, nil

@@ -57,6 +57,9 @@ func openKeystore(keyFlags []string, extra ...core.Backend) (*core.Keystore, []s
 	}
 	var notes []string
 	for _, s := range soft.Skipped() {
+		if s.EmptyDir && len(keyFlags) == 0 && len(extra) > 0 {
+			continue // a card-only setup: the default key directory is empty on purpose
+		}
 		notes = append(notes, fmt.Sprintf("skipped %s: %s", s.Path, s.Reason))
 	}
 	return core.NewKeystore(append([]core.Backend{soft}, extra...)...), notes, nil

@@ -104,7 +104,14 @@ func newBootCard(t testing.TB, cf *cardFixture) *sim.Card {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sim.New(t.TempDir(), sim.Options{Quirks: q})
+	return newFixtureCard(t, cf, sim.Options{Quirks: q})
+}
+
+// newFixtureCard makes a simulated card with opts holding the card
+// fixture's decryption key.
+func newFixtureCard(t testing.TB, cf *cardFixture, opts sim.Options) *sim.Card {
+	t.Helper()
+	c, err := sim.New(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,22 +146,54 @@ func TestBootCardCCID(t *testing.T) {
 
 	// The card path needs no pcscd: the image holds none, only the USB
 	// host controller modules and the daemon's configuration.
+	checkListing(t, tc, initrd, []string{"pcscd", "libccid", "libpcsclite"},
+		[]string{"xhci-pci.ko", "xhci-hcd.ko", "usbcore.ko", "etc/keyunlock/serve.conf", "usr/bin/keyunlock"})
+
+	card := newBootCard(t, cf)
+	fe, usb := usbCard(t, card)
+	v := bootVMWith(t, "card-ccid", tc, initrd, rootCmdline, usb, f.RootImg, f.DataImg)
+	waitCardTaken(v, fe)
+	pin := regexp.MustCompile(`Enter the PIN of [^\n]*card[^\n]*\(3 tries left\)`)
+	v.waitFor("keyunlock's PIN prompt", pin, promptTimeout, luksPrompt)
+	v.typeLine(cardPIN)
+	v.waitFor("root mounted", rootOK, stepTimeout, luksPrompt)
+	v.waitFor("the daemon running as @keyunlock after switch_root", daemonAlive, stepTimeout)
+	v.waitFor("the data volume unlocked by the surviving daemon through the same reader", dataOK, stepTimeout, pin, luksPrompt)
+	v.waitFor("the end of the root's init", done, stepTimeout)
+	v.waitExit(stepTimeout)
+	if n := fe.APDUs(); n < 4 {
+		t.Errorf("the card got %d APDUs through QEMU's reader", n)
+	}
+	if pw1, _, _ := card.Tries(); pw1 != 3 {
+		t.Errorf("PW1 tries left %d after the boot, want 3", pw1)
+	}
+}
+
+// checkListing fails the test now unless the initrd's lsinitrd listing
+// names none of bad and every one of want.
+func checkListing(t *testing.T, tc *toolchain, initrd string, bad, want []string) {
+	t.Helper()
 	listing := run(t, "", []string{"dracutbasedir=" + tc.DracutBase}, tc.Lsinitrd, initrd)
-	for _, bad := range []string{"pcscd", "libccid", "libpcsclite"} {
-		if strings.Contains(listing, bad) {
-			t.Errorf("the initrd contains %s:\n%s", bad, grepLines(listing, bad))
+	for _, b := range bad {
+		if strings.Contains(listing, b) {
+			t.Errorf("the initrd contains %s:\n%s", b, grepLines(listing, b))
 		}
 	}
-	for _, want := range []string{"xhci-pci.ko", "xhci-hcd.ko", "usbcore.ko", "etc/keyunlock/serve.conf", "usr/bin/keyunlock"} {
-		if !strings.Contains(listing, want) {
-			t.Errorf("the initrd lacks %s", want)
+	for _, w := range want {
+		if !strings.Contains(listing, w) {
+			t.Errorf("the initrd lacks %s", w)
 		}
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
+}
 
-	card := newBootCard(t, cf)
+// usbCard serves card through the VSCard front end on a fresh socket and
+// returns the front end and the QEMU arguments of a usb-ccid reader holding
+// it (ccid-card-passthru on that socket). The front end stops at cleanup.
+func usbCard(t *testing.T, card *sim.Card) (*vscard.Frontend, []string) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "card.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -171,28 +210,16 @@ func TestBootCardCCID(t *testing.T) {
 			t.Errorf("VSCard front end: %v", err)
 		}
 	})
-
-	usb := []string{"-device", "qemu-xhci,id=xhci", "-device", "usb-ccid,id=ccid0",
+	return fe, []string{"-device", "qemu-xhci,id=xhci", "-device", "usb-ccid,id=ccid0",
 		"-chardev", "socket,id=card,path=" + sock, "-device", "ccid-card-passthru,chardev=card,id=card0"}
-	v := bootVMWith(t, "card-ccid", tc, initrd, rootCmdline, usb, f.RootImg, f.DataImg)
+}
+
+// waitCardTaken waits until QEMU has taken the card from the front end.
+func waitCardTaken(v *vm, fe *vscard.Frontend) {
 	select {
 	case <-fe.Ready():
 	case <-time.After(stepTimeout):
 		v.fail("QEMU did not take the card within %s", stepTimeout)
-	}
-	pin := regexp.MustCompile(`Enter the PIN of [^\n]*card[^\n]*\(3 tries left\)`)
-	v.waitFor("keyunlock's PIN prompt", pin, promptTimeout, luksPrompt)
-	v.typeLine(cardPIN)
-	v.waitFor("root mounted", rootOK, stepTimeout, luksPrompt)
-	v.waitFor("the daemon running as @keyunlock after switch_root", daemonAlive, stepTimeout)
-	v.waitFor("the data volume unlocked by the surviving daemon through the same reader", dataOK, stepTimeout, pin, luksPrompt)
-	v.waitFor("the end of the root's init", done, stepTimeout)
-	v.waitExit(stepTimeout)
-	if n := fe.APDUs(); n < 4 {
-		t.Errorf("the card got %d APDUs through QEMU's reader", n)
-	}
-	if pw1, _, _ := card.Tries(); pw1 != 3 {
-		t.Errorf("PW1 tries left %d after the boot, want 3", pw1)
 	}
 }
 

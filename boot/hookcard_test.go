@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"golang.org/x/sys/unix"
 
 	"github.com/keyunlock/keyunlock/card/sim"
@@ -26,24 +25,7 @@ var cardPINPrompt = regexp.MustCompile(`Enter the PIN of [^\n]*card[^\n]*\(3 tri
 // newPCSCCard makes a simulated card (no quirks: vpcd passes any APDU)
 // holding the card fixture's decryption key.
 func newPCSCCard(t testing.TB, cf *cardFixture) *sim.Card {
-	t.Helper()
-	c, err := sim.New(t.TempDir(), sim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(cf.SecretKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	el, err := openpgp.ReadArmoredKeyRing(in)
-	if err != nil || len(el) != 1 || len(el[0].Subkeys) == 0 {
-		t.Fatalf("card key %s: %v", cf.SecretKey, err)
-	}
-	if err := c.ImportKey(sim.SlotDec, el[0].Subkeys[0].PrivateKey); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newFixtureCard(t, cf, sim.Options{})
 }
 
 // pcscdInChroot starts an isolated pcscd with the card in its first vpcd

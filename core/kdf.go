@@ -55,7 +55,7 @@ func DecryptPKESKRaw(ctx context.Context, p *PKESK, pub *pgp.PublicKey, d RawDec
 	if err != nil {
 		return nil, err
 	}
-	if pub.Algo != f.algo && !(isRSA(pub.Algo) && isRSA(f.algo)) {
+	if !compatibleAlgo(f.algo, pub.Algo) {
 		return nil, fmt.Errorf("PKESK for algorithm %d, key %X is algorithm %d", f.algo, pub.Fingerprint, pub.Algo)
 	}
 	switch f.algo {
@@ -256,30 +256,18 @@ func decodeChecksummed(m []byte, version int) (*SessionKey, error) {
 	return sk, nil
 }
 
-// ecdhKEK is RFC 6637 §7: Hash(00 00 00 01 ‖ ZB ‖ Param)[:keylen], with
-// Param = OID (with length) ‖ 12 ‖ 03 01 hash cipher ‖ "Anonymous Sender    " ‖ fingerprint.
+// ecdhKEK is RFC 6637 §7's key-wrap key: pgp.ECDHKDF's hash cut to the
+// key-wrap cipher's key length.
 func ecdhKEK(pub *pgp.PublicKey, zb []byte) ([]byte, error) {
 	h, ok := kdfHashes[pub.KDFHash]
 	if !ok || !h.Available() {
 		return nil, fmt.Errorf("ECDH key %X names unsupported KDF hash %d", pub.Fingerprint, pub.KDFHash)
 	}
-	keyLen, ok := kdfCiphers[pub.KDFCipher]
-	if !ok {
+	if !pub.KDFCipher.IsAES() {
 		return nil, fmt.Errorf("ECDH key %X names unsupported key-wrap cipher %d", pub.Fingerprint, pub.KDFCipher)
 	}
-	fingerprint := pub.Fingerprint
-	if pub.Version == 5 {
-		fingerprint = fingerprint[:20]
-	}
-	hh := h.New()
-	hh.Write([]byte{0, 0, 0, 1})
-	hh.Write(zb)
-	hh.Write([]byte{byte(len(pub.OID))})
-	hh.Write(pub.OID)
-	hh.Write([]byte{18, 3, 1, pub.KDFHash, byte(pub.KDFCipher)})
-	hh.Write([]byte("Anonymous Sender    "))
-	hh.Write(fingerprint)
-	mb := hh.Sum(nil)
+	mb := pgp.ECDHKDF(h.New(), pub, zb)
+	keyLen := pub.KDFCipher.KeySize()
 	if len(mb) < keyLen {
 		return nil, fmt.Errorf("ECDH KDF hash %d is shorter than the %d-byte key", pub.KDFHash, keyLen)
 	}
@@ -287,7 +275,6 @@ func ecdhKEK(pub *pgp.PublicKey, zb []byte) ([]byte, error) {
 }
 
 var kdfHashes = map[byte]crypto.Hash{8: crypto.SHA256, 9: crypto.SHA384, 10: crypto.SHA512}
-var kdfCiphers = map[pgp.CipherFunction]int{pgp.CipherAES128: 16, pgp.CipherAES192: 24, pgp.CipherAES256: 32}
 
 func allZero(b []byte) bool {
 	var acc byte

@@ -167,17 +167,7 @@ func appendECDHSessionKey(body []byte, rand io.Reader, pub *PublicKey, block []b
 	}
 	defer clear(zb)
 
-	// KDF (RFC 6637 §7): Hash(00 00 00 01 ‖ ZB ‖ Param), Param =
-	// OID length ‖ OID ‖ 18 ‖ 03 01 hash cipher ‖ "Anonymous Sender    " ‖ fingerprint.
-	h := newHash()
-	h.Write([]byte{0, 0, 0, 1})
-	h.Write(zb)
-	h.Write([]byte{byte(len(pub.OID))})
-	h.Write(pub.OID)
-	h.Write([]byte{byte(ECDH), 3, 1, pub.KDFHash, byte(pub.KDFCipher)})
-	h.Write([]byte("Anonymous Sender    "))
-	h.Write(pub.Fingerprint)
-	z := h.Sum(nil)
+	z := ECDHKDF(newHash(), pub, zb)
 	defer clear(z)
 	if len(z) < kek {
 		return nil, errors.New("ECDH KDF hash is shorter than the key-wrap key")

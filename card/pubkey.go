@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"time"
 
 	"github.com/keyunlock/keyunlock/card/openpgp"
@@ -52,7 +51,7 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 		if n == nil || e == nil {
 			return nil, errors.New("the card's GET PUBLIC KEY answer has no RSA modulus or exponent; pass the key's certificate with --card-cert")
 		}
-		candidates = append(candidates, appendMPI(appendMPI([]byte{1}, n), e))
+		candidates = append(candidates, pgp.AppendMPI(pgp.AppendMPI([]byte{1}, n), e))
 	case attr.IsECC():
 		if point == nil {
 			return nil, errors.New("the card's GET PUBLIC KEY answer has no EC point; pass the key's certificate with --card-cert")
@@ -69,7 +68,7 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 			}
 			b := []byte{attr.Algo, byte(len(attr.Curve.OID))}
 			b = append(b, attr.Curve.OID...)
-			candidates = append(candidates, appendMPI(b, point))
+			candidates = append(candidates, pgp.AppendMPI(b, point))
 			break
 		}
 		h0, c0 := defaultKDF(attr.Curve.CoordSize)
@@ -84,7 +83,7 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 		for _, kc := range combos {
 			b := []byte{18, byte(len(attr.Curve.OID))}
 			b = append(b, attr.Curve.OID...)
-			b = appendMPI(b, point)
+			b = pgp.AppendMPI(b, point)
 			b = append(b, 3, 1, kc[0], kc[1])
 			candidates = append(candidates, b)
 		}
@@ -102,25 +101,4 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 	}
 	return nil, fmt.Errorf("the public key read from the card does not match its fingerprint %X (created %s); pass the key's certificate with --card-cert",
 		want, time.Unix(int64(created), 0).UTC().Format(time.RFC3339))
-}
-
-func appendMPI(b, v []byte) []byte {
-	v = bytes.TrimLeft(v, "\x00")
-	nbits := 0
-	if len(v) > 0 {
-		nbits = (len(v)-1)*8 + bits.Len8(v[0])
-	}
-	b = append(b, byte(nbits>>8), byte(nbits))
-	return append(b, v...)
-}
-
-func newLength(n int) []byte {
-	switch {
-	case n < 192:
-		return []byte{byte(n)}
-	case n < 8384:
-		n -= 192
-		return []byte{byte(n>>8) + 192, byte(n)}
-	}
-	return []byte{0xFF, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
 }

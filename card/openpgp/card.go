@@ -83,15 +83,22 @@ func (c *Card) Select() error {
 	return nil
 }
 
+// maxNe is the longest answer to ask a GET DATA or GET PUBLIC KEY for: 256
+// bytes with short APDUs, else the reader's or card's limit (65536 when
+// none is known).
+func (c *Card) maxNe() int {
+	if !c.c.Caps.ExtendedOK() {
+		return 256
+	}
+	if c.c.Caps.MaxResp > 0 {
+		return c.c.Caps.MaxResp
+	}
+	return 65536
+}
+
 // GetData sends GET DATA for a (one- or two-byte) tag and returns the value.
 func (c *Card) GetData(tag uint16) ([]byte, error) {
-	ne := 256
-	if c.c.Caps.ExtendedOK() {
-		ne = 65536
-		if c.c.Caps.MaxResp > 0 {
-			ne = c.c.Caps.MaxResp
-		}
-	}
+	ne := c.maxNe()
 	cmd := iso7816.Command{INS: 0xCA, P1: byte(tag >> 8), P2: byte(tag), Ne: ne}
 	out, err := c.c.Do(cmd)
 	if ne > 256 && iso7816.IsSW(err, iso7816.SWWrongLength) {

@@ -166,13 +166,7 @@ func (c *Card) SetDecipherKey(slot int) error {
 // and exponent (81, 82) or the EC point (86).
 func (c *Card) PublicKey(slot int) (n, e, point []byte, err error) {
 	crt := [...]byte{0xB6, 0xB8, 0xA4}[slot]
-	ne := 256
-	if c.c.Caps.ExtendedOK() {
-		ne = 65536
-		if c.c.Caps.MaxResp > 0 {
-			ne = c.c.Caps.MaxResp
-		}
-	}
+	ne := c.maxNe()
 	out, err := c.c.Do(iso7816.Command{INS: 0x47, P1: 0x81, Data: []byte{crt, 0x00}, Ne: ne})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("GET PUBLIC KEY (%s): %w", SlotName(slot), err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,39 +17,21 @@ import (
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/fixtures"
+	"github.com/keyunlock/keyunlock/internal/pgppacket"
 	"github.com/keyunlock/keyunlock/softkeys"
 )
 
 // firstPKESK returns the first packet of a binary OpenPGP message, which
 // must be a PKESK (tag 1), parsed by core.
 func firstPKESK(msg []byte) (*core.PKESK, error) {
-	if len(msg) < 2 || msg[0]&0xc0 != 0xc0 {
-		return nil, fmt.Errorf("not a new-format OpenPGP packet")
+	tag, body, _, err := pgppacket.Next(msg)
+	if err != nil {
+		return nil, err
 	}
-	if tag := msg[0] & 0x3f; tag != 1 {
+	if tag != 1 {
 		return nil, fmt.Errorf("first packet has tag %d, not a PKESK", tag)
 	}
-	var n, hdr int
-	switch l := int(msg[1]); {
-	case l < 192:
-		n, hdr = l, 2
-	case l < 224:
-		if len(msg) < 3 {
-			return nil, io.ErrUnexpectedEOF
-		}
-		n, hdr = (l-192)<<8+int(msg[2])+192, 3
-	case l == 255:
-		if len(msg) < 6 {
-			return nil, io.ErrUnexpectedEOF
-		}
-		n, hdr = int(msg[2])<<24|int(msg[3])<<16|int(msg[4])<<8|int(msg[5]), 6
-	default:
-		return nil, fmt.Errorf("partial length PKESK")
-	}
-	if len(msg) < hdr+n {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return core.ParsePKESK(msg[hdr : hdr+n])
+	return core.ParsePKESK(body)
 }
 
 // latencies summarises the decrypt calls of one load level.

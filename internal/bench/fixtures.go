@@ -38,7 +38,7 @@ func (t *tb) Fatal(a ...any)            { panic(fmt.Sprint(a...)) }
 func (t *tb) Skipf(f string, a ...any)  { panic("unavailable: " + fmt.Sprintf(f, a...)) }
 func (t *tb) Skip(a ...any)             { panic("unavailable: " + fmt.Sprint(a...)) }
 func (t *tb) Failed() bool              { return false }
-func (t *tb) Cleanup(func())            {}
+func (t *tb) Cleanup(f func())          { t.cleanups = append(t.cleanups, f) }
 func (t *tb) Setenv(k, v string)        { os.Setenv(k, v) }
 func (t *tb) TempDir() string {
 	d, err := os.MkdirTemp("", "keyunlock-bench-")

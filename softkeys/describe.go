@@ -6,15 +6,6 @@ import (
 	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
-// Key flags (RFC 9580 §5.2.3.29).
-const (
-	flagCertify      = 0x01
-	flagSign         = 0x02
-	flagEncryptComms = 0x04
-	flagEncryptStore = 0x08
-	flagAuthenticate = 0x20
-)
-
 // describe fills in each key's capabilities, user ID and whether it may
 // decrypt, from the verified self-signatures of the file's certificate:
 // the primary key's newest valid self-signature, each subkey's newest
@@ -59,17 +50,17 @@ func describe(f *File, bin []byte) {
 			}
 			continue
 		}
-		if sig.Flags&(flagEncryptComms|flagEncryptStore) != 0 {
+		if sig.Flags&(pgp.FlagEncryptComms|pgp.FlagEncryptStorage) != 0 {
 			k.caps = append(k.caps, "encrypt")
 			k.canDecrypt = encAlgo
 		}
-		if sig.Flags&flagSign != 0 {
+		if sig.Flags&pgp.FlagSign != 0 {
 			k.caps = append(k.caps, "sign")
 		}
-		if sig.Flags&flagCertify != 0 {
+		if sig.Flags&pgp.FlagCertify != 0 {
 			k.caps = append(k.caps, "certify")
 		}
-		if sig.Flags&flagAuthenticate != 0 {
+		if sig.Flags&pgp.FlagAuthenticate != 0 {
 			k.caps = append(k.caps, "authenticate")
 		}
 	}

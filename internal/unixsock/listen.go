@@ -88,11 +88,12 @@ func FileListener(fd int) (*Listener, error) {
 		return fail(os.NewSyscallError("setnonblock", err))
 	}
 	unix.CloseOnExec(fd)
-	name := sockname(fd)
+	sn := sockname(fd)
+	name := sn
 	if name == "" {
 		name = label
 	}
-	return &Listener{f: os.NewFile(uintptr(fd), "unix "+name), name: sockname(fd)}, nil
+	return &Listener{f: os.NewFile(uintptr(fd), "unix "+name), name: sn}, nil
 }
 
 // Accept waits for a connection. After Close, a pending or later Accept

@@ -13,7 +13,6 @@ import (
 	"compress/flate"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -60,11 +59,7 @@ func main() {
 	messages(v4, v6)
 	keys()
 	cardAnswers()
-	b, err := json.MarshalIndent(&manifest, "", "  ")
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(*out, hostile.ManifestName), append(b, '\n'), 0o644); err != nil {
+	if err := hostile.Write(*out, &manifest); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%d files in %s\n", len(manifest.Entries), *out)

@@ -48,8 +48,9 @@ func sigHash(id uint8) (crypto.Hash, int, error) {
 	return 0, 0, fmt.Errorf("%w: hash algorithm %d", ErrUnsupportedSignature, id)
 }
 
-// hashKey writes the framing of a key as signatures hash it: 0x99 ‖
-// 2-octet length ‖ body for v4, 0x9B ‖ 4-octet length ‖ body for v6.
+// hashKey writes a key framed as signatures and fingerprints hash it
+// (RFC 9580 §5.2.4, §5.5.4): 0x99 ‖ 2-octet length ‖ body for v4, 0x9A
+// (v5) or 0x9B (v6) ‖ 4-octet length ‖ body otherwise.
 func hashKey(h hash.Hash, pk *PublicKey) {
 	if pk.Version == 4 {
 		h.Write([]byte{0x99, byte(len(pk.Body) >> 8), byte(len(pk.Body))})

@@ -380,14 +380,11 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 	return f, nil
 }
 
+// readMPI reads a non-empty MPI (pgp.ReadMPI).
 func readMPI(b []byte) (value, rest []byte, err error) {
-	if len(b) < 2 {
+	value, rest, ok := pgp.ReadMPI(b)
+	if !ok || len(value) == 0 {
 		return nil, nil, errors.New("truncated MPI")
 	}
-	bits := int(binary.BigEndian.Uint16(b))
-	n := (bits + 7) / 8
-	if len(b) < 2+n || n == 0 {
-		return nil, nil, errors.New("truncated MPI")
-	}
-	return b[2 : 2+n], b[2+n:], nil
+	return value, rest, nil
 }

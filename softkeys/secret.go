@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -47,18 +46,9 @@ type secretKey struct {
 func parseSecret(pub *pgp.PublicKey, b []byte) (*secretKey, error) {
 	var mpis [][]byte
 	readMPIs := func(n int) error {
-		for i := 0; i < n; i++ {
-			if len(b) < 2 {
-				return errCorrupt
-			}
-			l := (int(binary.BigEndian.Uint16(b)) + 7) / 8
-			if len(b) < 2+l {
-				return errCorrupt
-			}
-			mpis = append(mpis, b[2:2+l])
-			b = b[2+l:]
-		}
-		if len(b) != 0 {
+		var rest []byte
+		var ok bool
+		if mpis, rest, ok = pgp.ReadMPIs(b, n); !ok || len(rest) != 0 {
 			return errCorrupt
 		}
 		return nil

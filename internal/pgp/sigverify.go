@@ -123,16 +123,9 @@ func (s *Signature) verify(signer *PublicKey, data func(hash.Hash)) error {
 
 // sigMPIs reads n MPIs that must make up all of b.
 func sigMPIs(b []byte, n int) ([][]byte, error) {
-	out := make([][]byte, n)
-	for i := range out {
-		if len(b) < 2 {
-			return nil, errors.New("truncated signature")
-		}
-		l := (int(binary.BigEndian.Uint16(b)) + 7) / 8
-		if len(b) < 2+l {
-			return nil, errors.New("truncated signature")
-		}
-		out[i], b = b[2:2+l], b[2+l:]
+	out, b, ok := ReadMPIs(b, n)
+	if !ok {
+		return nil, errors.New("truncated signature")
 	}
 	if len(b) != 0 {
 		return nil, errors.New("extra bytes after the signature")

@@ -244,12 +244,8 @@ func decodeChecksummed(m []byte, version int) (*SessionKey, error) {
 		return nil, fmt.Errorf("%w: truncated session key", ErrBadPKESK)
 	}
 	key := m[:len(m)-2]
-	var sum uint16
-	for _, c := range key {
-		sum += uint16(c)
-	}
 	want := binary.BigEndian.Uint16(m[len(m)-2:])
-	if subtle.ConstantTimeEq(int32(sum), int32(want)) != 1 {
+	if subtle.ConstantTimeEq(int32(pgp.Checksum(key)), int32(want)) != 1 {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadPKESK)
 	}
 	sk.Key = bytes.Clone(key)

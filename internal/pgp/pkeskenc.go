@@ -46,11 +46,7 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 		block = append(block, byte(c))
 	}
 	block = append(block, key...)
-	var sum uint16
-	for _, b := range key {
-		sum += uint16(b)
-	}
-	block = binary.BigEndian.AppendUint16(block, sum)
+	block = binary.BigEndian.AppendUint16(block, Checksum(key))
 	defer clear(block)
 
 	var err error

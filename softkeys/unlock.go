@@ -14,9 +14,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/ProtonMail/go-crypto/eax"
-	"github.com/ProtonMail/go-crypto/ocb"
-
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pgp"
 )
@@ -111,17 +108,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		var aead cipher.AEAD
-		switch p.aead {
-		case pgp.AEADModeEAX:
-			aead, err = eax.NewEAX(block)
-		case pgp.AEADModeOCB:
-			aead, err = ocb.NewOCB(block)
-		case pgp.AEADModeGCM:
-			aead, err = cipher.NewGCM(block)
-		default:
-			err = fmt.Errorf("unsupported AEAD mode %d", p.aead)
-		}
+		aead, err := p.aead.New(block)
 		if err != nil {
 			return nil, err
 		}

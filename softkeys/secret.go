@@ -13,7 +13,6 @@ import (
 	"slices"
 
 	"github.com/ProtonMail/go-crypto/bitcurves"
-	"github.com/ProtonMail/go-crypto/brainpool"
 	"github.com/cloudflare/circl/dh/x25519"
 	"github.com/cloudflare/circl/dh/x448"
 
@@ -218,7 +217,7 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		}
 		return x448Key(s, pub.Point[1:])
 	}
-	if c := nistCurve(pub.Curve); c != nil {
+	if c := pub.Curve.ECDH(); c != nil {
 		s, err := padded(d, pub.Curve.Coord)
 		if err != nil {
 			return nil, err
@@ -233,7 +232,12 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		}
 		return &secretKey{ecdh: k}, nil
 	}
-	c := weierstrass(pub.Curve)
+	c := pub.Curve.Elliptic() // brainpool
+	if pub.Curve == &pgp.CurveSecP256k1 {
+		// Not in Curve.Elliptic: keyunlock decrypts with secp256k1 keys
+		// but neither encrypts to them nor verifies their signatures.
+		c = bitcurves.S256()
+	}
 	if c == nil {
 		return nil, fmt.Errorf("unsupported ECDH curve %s", pub.Curve.Name)
 	}
@@ -247,35 +251,6 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		return nil, errMismatch
 	}
 	return &secretKey{curve: c, scalar: s}, nil
-}
-
-// nistCurve returns the standard library's ECDH for a NIST curve, or nil.
-func nistCurve(c *pgp.Curve) ecdh.Curve {
-	switch c.Name {
-	case pgp.CurveNistP256.Name:
-		return ecdh.P256()
-	case pgp.CurveNistP384.Name:
-		return ecdh.P384()
-	case pgp.CurveNistP521.Name:
-		return ecdh.P521()
-	}
-	return nil
-}
-
-// weierstrass returns go-crypto's implementation of the brainpool curves
-// and secp256k1, which the standard library lacks, or nil.
-func weierstrass(c *pgp.Curve) elliptic.Curve {
-	switch c.Name {
-	case pgp.CurveBrainpoolP256.Name:
-		return brainpool.P256r1()
-	case pgp.CurveBrainpoolP384.Name:
-		return brainpool.P384r1()
-	case pgp.CurveBrainpoolP512.Name:
-		return brainpool.P512r1()
-	case pgp.CurveSecP256k1.Name:
-		return bitcurves.S256()
-	}
-	return nil
 }
 
 // DecryptRSA implements core.RawDecrypter: PKCS#1 v1.5 decryption with the

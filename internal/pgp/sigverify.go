@@ -17,8 +17,6 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
-
-	"github.com/ProtonMail/go-crypto/brainpool"
 )
 
 // ErrUnsupportedSignature marks a signature keyunlock cannot check (an
@@ -237,21 +235,8 @@ func verifyDigest(signer *PublicKey, algo PublicKeyAlgorithm, ch crypto.Hash, di
 
 // ecdsaKey returns the ECDSA public key of a NIST or brainpool key.
 func ecdsaKey(pk *PublicKey) (*ecdsa.PublicKey, error) {
-	var curve elliptic.Curve
-	switch pk.Curve {
-	case &CurveNistP256:
-		curve = elliptic.P256()
-	case &CurveNistP384:
-		curve = elliptic.P384()
-	case &CurveNistP521:
-		curve = elliptic.P521()
-	case &CurveBrainpoolP256:
-		curve = brainpool.P256r1()
-	case &CurveBrainpoolP384:
-		curve = brainpool.P384r1()
-	case &CurveBrainpoolP512:
-		curve = brainpool.P512r1()
-	default:
+	curve := pk.Curve.Elliptic()
+	if curve == nil {
 		return nil, fmt.Errorf("%w: ECDSA on curve OID %X", ErrUnsupportedSignature, pk.OID)
 	}
 	size := (curve.Params().BitSize + 7) / 8

@@ -244,12 +244,8 @@ func decodeChecksummed(m []byte, version int) (*SessionKey, error) {
 		return nil, fmt.Errorf("%w: truncated session key", ErrBadPKESK)
 	}
 	key := m[:len(m)-2]
-	var sum uint16
-	for _, c := range key {
-		sum += uint16(c)
-	}
 	want := binary.BigEndian.Uint16(m[len(m)-2:])
-	if subtle.ConstantTimeEq(int32(sum), int32(want)) != 1 {
+	if subtle.ConstantTimeEq(int32(pgp.Checksum(key)), int32(want)) != 1 {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadPKESK)
 	}
 	sk.Key = bytes.Clone(key)
@@ -386,14 +382,11 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 	return f, nil
 }
 
+// readMPI reads a non-empty MPI (pgp.ReadMPI).
 func readMPI(b []byte) (value, rest []byte, err error) {
-	if len(b) < 2 {
+	value, rest, ok := pgp.ReadMPI(b)
+	if !ok || len(value) == 0 {
 		return nil, nil, errors.New("truncated MPI")
 	}
-	bits := int(binary.BigEndian.Uint16(b))
-	n := (bits + 7) / 8
-	if len(b) < 2+n || n == 0 {
-		return nil, nil, errors.New("truncated MPI")
-	}
-	return b[2 : 2+n], b[2+n:], nil
+	return value, rest, nil
 }

@@ -9,12 +9,10 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/ProtonMail/go-crypto/eax"
-	"github.com/ProtonMail/go-crypto/ocb"
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pgp"
@@ -121,17 +119,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		var aead cipher.AEAD
-		switch p.aead {
-		case pgp.AEADModeEAX:
-			aead, err = eax.NewEAX(block)
-		case pgp.AEADModeOCB:
-			aead, err = ocb.NewOCB(block)
-		case pgp.AEADModeGCM:
-			aead, err = cipher.NewGCM(block)
-		default:
-			err = fmt.Errorf("unsupported AEAD mode %d", p.aead)
-		}
+		aead, err := p.aead.New(block)
 		if err != nil {
 			return nil, err
 		}
@@ -168,11 +156,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 			return nil, errCorrupt
 		}
 		n := len(out) - 2
-		var sum uint16
-		for _, c := range out[:n] {
-			sum += uint16(c)
-		}
-		if out[n] != byte(sum>>8) || out[n+1] != byte(sum) {
+		if binary.BigEndian.Uint16(out[n:]) != pgp.Checksum(out[:n]) {
 			core.Wipe(out)
 			return nil, core.ErrBadSecret
 		}
@@ -193,11 +177,7 @@ func (k *Key) parseClear(body []byte) (*secretKey, error) {
 		if len(b) < 2 {
 			return nil, errCorrupt
 		}
-		var sum uint16
-		for _, c := range b[:len(b)-2] {
-			sum += uint16(c)
-		}
-		if b[len(b)-2] != byte(sum>>8) || b[len(b)-1] != byte(sum) {
+		if binary.BigEndian.Uint16(b[len(b)-2:]) != pgp.Checksum(b[:len(b)-2]) {
 			return nil, errors.New("the secret key checksum does not match: the file is damaged (export the key again)")
 		}
 		b = b[:len(b)-2]

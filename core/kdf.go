@@ -282,6 +282,7 @@ func allZero(b []byte) bool {
 
 // pkeskFields are the algorithm-specific fields of a PKESK body.
 type pkeskFields struct {
+	body    []byte // the PKESK body the fields were parsed from
 	algo    pgp.PublicKeyAlgorithm
 	mpi1    []byte // RSA ciphertext, ElGamal c1, ECDH ephemeral point (MPI value), or X25519/X448 ephemeral
 	mpi2    []byte // ElGamal c2
@@ -289,7 +290,12 @@ type pkeskFields struct {
 	cipher  byte   // v3 X25519: cipher octet
 }
 
+// parsePKESKFields takes apart the algorithm-specific fields of p's body,
+// or returns those ParsePKESK found when p.Body is unchanged.
 func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
+	if f := p.fields; f != nil && len(p.Body) == len(f.body) && len(f.body) > 0 && &p.Body[0] == &f.body[0] {
+		return f, nil
+	}
 	b := p.Body
 	bad := func(what string) error { return fmt.Errorf("malformed PKESK for %s: %s", p.Recipient(), what) }
 	if len(b) < 1 {
@@ -312,7 +318,7 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 	if len(b) < 1 {
 		return nil, bad("no algorithm")
 	}
-	f := &pkeskFields{algo: pgp.PublicKeyAlgorithm(b[0])}
+	f := &pkeskFields{body: p.Body, algo: pgp.PublicKeyAlgorithm(b[0])}
 	b = b[1:]
 	switch f.algo {
 	case pgp.RSA, pgp.RSAEncryptOnly:

@@ -97,6 +97,7 @@ install: build
 	install -D -m 0644 mkinitcpio/install/keyunlock $(DESTDIR)$(INITCPIODIR)/install/keyunlock
 	install -D -m 0644 mkinitcpio/install/sd-keyunlock $(DESTDIR)$(INITCPIODIR)/install/sd-keyunlock
 	install -D -m 0644 mkinitcpio/hooks/keyunlock $(DESTDIR)$(INITCPIODIR)/hooks/keyunlock
+	install -D -m 0644 mkinitcpio/keyunlock-usb $(DESTDIR)$(INITCPIODIR)/keyunlock-usb
 	install -D -m 0755 initramfs-tools/hooks/keyunlock $(DESTDIR)$(INITRAMFSDIR)/hooks/keyunlock
 	install -D -m 0755 initramfs-tools/scripts/keyunlock $(DESTDIR)$(CRYPTSCRIPTDIR)/keyunlock
 	install -d -m 0700 $(DESTDIR)/etc/keyunlock/keys $(DESTDIR)/etc/keyunlock/keys.d
@@ -107,6 +108,6 @@ uninstall:
 		[ -f "$$u" ] && rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || true; \
 	done
 	rm -rf $(DESTDIR)$(DRACUTMODDIR)
-	rm -f $(DESTDIR)$(INITCPIODIR)/install/keyunlock $(DESTDIR)$(INITCPIODIR)/install/sd-keyunlock $(DESTDIR)$(INITCPIODIR)/hooks/keyunlock
+	rm -f $(DESTDIR)$(INITCPIODIR)/install/keyunlock $(DESTDIR)$(INITCPIODIR)/install/sd-keyunlock $(DESTDIR)$(INITCPIODIR)/hooks/keyunlock $(DESTDIR)$(INITCPIODIR)/keyunlock-usb
 	rm -f $(DESTDIR)$(INITRAMFSDIR)/hooks/keyunlock $(DESTDIR)$(CRYPTSCRIPTDIR)/keyunlock
 	@echo "uninstall: /etc/keyunlock (your keys and configuration) was left in place"

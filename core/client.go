@@ -113,12 +113,7 @@ func (c *Client) do(ctx context.Context, method string, params any, encode func(
 	}
 	var werr error
 	if encode != nil {
-		b := encode(c.wbuf[:0])
-		_, werr = conn.Write(b)
-		Wipe(b)
-		if cap(b) <= maxPooledBuffer {
-			c.wbuf = b[:0]
-		}
+		werr = writeWiped(conn, encode(c.wbuf[:0]), &c.wbuf)
 	} else {
 		werr = writeMessage(conn, varlinkCall2{Method: method, Parameters: params})
 	}

@@ -126,6 +126,18 @@ var encoders = sync.Pool{New: func() any { return new(jsonWriter) }}
 // DecryptMessage reply) are left to the garbage collector.
 const maxPooledBuffer = 64 << 10
 
+// writeWiped writes b, an encoded message that may carry a secret, to w in
+// one write, zeroes it, and keeps it in *buf for the next message unless it
+// grew past maxPooledBuffer.
+func writeWiped(w io.Writer, b []byte, buf *[]byte) error {
+	_, err := w.Write(b)
+	Wipe(b)
+	if cap(b) <= maxPooledBuffer {
+		*buf = b[:0]
+	}
+	return err
+}
+
 // writeMessage writes v as JSON followed by NUL in one write.
 func writeMessage(w io.Writer, v any) error {
 	e := encoders.Get().(*jsonWriter)

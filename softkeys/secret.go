@@ -7,14 +7,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 
 	"github.com/ProtonMail/go-crypto/bitcurves"
-	"github.com/ProtonMail/go-crypto/brainpool"
 	"github.com/cloudflare/circl/dh/x25519"
 	"github.com/cloudflare/circl/dh/x448"
 
@@ -47,18 +45,9 @@ type secretKey struct {
 func parseSecret(pub *pgp.PublicKey, b []byte) (*secretKey, error) {
 	var mpis [][]byte
 	readMPIs := func(n int) error {
-		for i := 0; i < n; i++ {
-			if len(b) < 2 {
-				return errCorrupt
-			}
-			l := (int(binary.BigEndian.Uint16(b)) + 7) / 8
-			if len(b) < 2+l {
-				return errCorrupt
-			}
-			mpis = append(mpis, b[2:2+l])
-			b = b[2+l:]
-		}
-		if len(b) != 0 {
+		var rest []byte
+		var ok bool
+		if mpis, rest, ok = pgp.ReadMPIs(b, n); !ok || len(rest) != 0 {
 			return errCorrupt
 		}
 		return nil
@@ -238,7 +227,7 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		}
 		return x448Key(s, pub.Point[1:])
 	}
-	if c := nistCurve(pub.Curve); c != nil {
+	if c := pub.Curve.ECDH(); c != nil {
 		s, err := padded(d, pub.Curve.Coord)
 		if err != nil {
 			return nil, err
@@ -253,7 +242,12 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		}
 		return &secretKey{ecdh: k}, nil
 	}
-	c := weierstrass(pub.Curve)
+	c := pub.Curve.Elliptic() // brainpool
+	if pub.Curve == &pgp.CurveSecP256k1 {
+		// Not in Curve.Elliptic: keyunlock decrypts with secp256k1 keys
+		// but neither encrypts to them nor verifies their signatures.
+		c = bitcurves.S256()
+	}
 	if c == nil {
 		return nil, fmt.Errorf("unsupported ECDH curve %s", pub.Curve.Name)
 	}
@@ -267,35 +261,6 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		return nil, errMismatch
 	}
 	return &secretKey{curve: c, scalar: s}, nil
-}
-
-// nistCurve returns the standard library's ECDH for a NIST curve, or nil.
-func nistCurve(c *pgp.Curve) ecdh.Curve {
-	switch c.Name {
-	case pgp.CurveNistP256.Name:
-		return ecdh.P256()
-	case pgp.CurveNistP384.Name:
-		return ecdh.P384()
-	case pgp.CurveNistP521.Name:
-		return ecdh.P521()
-	}
-	return nil
-}
-
-// weierstrass returns go-crypto's implementation of the brainpool curves
-// and secp256k1, which the standard library lacks, or nil.
-func weierstrass(c *pgp.Curve) elliptic.Curve {
-	switch c.Name {
-	case pgp.CurveBrainpoolP256.Name:
-		return brainpool.P256r1()
-	case pgp.CurveBrainpoolP384.Name:
-		return brainpool.P384r1()
-	case pgp.CurveBrainpoolP512.Name:
-		return brainpool.P512r1()
-	case pgp.CurveSecP256k1.Name:
-		return bitcurves.S256()
-	}
-	return nil
 }
 
 // DecryptRSA implements core.RawDecrypter: PKCS#1 v1.5 decryption with the

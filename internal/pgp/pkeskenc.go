@@ -14,7 +14,6 @@ import (
 	"io"
 	"math/big"
 
-	"github.com/ProtonMail/go-crypto/brainpool"
 	"github.com/ProtonMail/go-crypto/openpgp/aes/keywrap"
 	"github.com/cloudflare/circl/dh/x448"
 	"golang.org/x/crypto/hkdf"
@@ -46,11 +45,7 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 		block = append(block, byte(c))
 	}
 	block = append(block, key...)
-	var sum uint16
-	for _, b := range key {
-		sum += uint16(b)
-	}
-	block = binary.BigEndian.AppendUint16(block, sum)
+	block = binary.BigEndian.AppendUint16(block, Checksum(key))
 	defer clear(block)
 
 	var err error
@@ -192,25 +187,16 @@ func appendECDHSessionKey(body []byte, rand io.Reader, pub *PublicKey, block []b
 // point, encoded as in keys (0x40 ‖ u for Curve25519, 0x04 ‖ x ‖ y
 // otherwise), and the shared secret ZB (the u or x coordinate).
 func ecdhEncaps(rand io.Reader, pub *PublicKey) (point, zb []byte, err error) {
-	var curve ecdh.Curve
-	switch pub.Curve {
-	case &Curve25519:
+	curve := pub.Curve.ECDH()
+	switch {
+	case pub.Curve == &Curve25519:
 		if len(pub.Point) != 33 || pub.Point[0] != 0x40 {
 			return nil, nil, errors.New("malformed Curve25519 ECDH point")
 		}
 		return x25519Encaps(rand, pub.Point[1:], true)
-	case &CurveNistP256:
-		curve = ecdh.P256()
-	case &CurveNistP384:
-		curve = ecdh.P384()
-	case &CurveNistP521:
-		curve = ecdh.P521()
-	case &CurveBrainpoolP256:
-		return brainpoolEncaps(rand, brainpool.P256r1(), pub.Point)
-	case &CurveBrainpoolP384:
-		return brainpoolEncaps(rand, brainpool.P384r1(), pub.Point)
-	case &CurveBrainpoolP512:
-		return brainpoolEncaps(rand, brainpool.P512r1(), pub.Point)
+	case curve != nil:
+	case pub.Curve.Elliptic() != nil: // brainpool
+		return brainpoolEncaps(rand, pub.Curve.Elliptic(), pub.Point)
 	default:
 		return nil, nil, fmt.Errorf("cannot encrypt to ECDH keys on %s", pub.Curve.Name)
 	}

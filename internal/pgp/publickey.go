@@ -134,8 +134,9 @@ func parsePublic(body []byte, opaque bool) (*PublicKey, int, error) {
 func (pk *PublicKey) parseFields(b []byte) (rest []byte, err error) {
 	mpis := func(dst ...*[]byte) error {
 		for _, d := range dst {
-			if *d, b, err = readMPI(b); err != nil {
-				return err
+			var ok bool
+			if *d, b, ok = ReadMPI(b); !ok {
+				return errTruncated
 			}
 		}
 		return nil

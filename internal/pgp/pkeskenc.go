@@ -73,14 +73,10 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 
 // appendRSASessionKey appends MPI(m^e mod n), m the PKCS #1 v1.5 padded block.
 func appendRSASessionKey(body []byte, rand io.Reader, pub *PublicKey, block []byte) ([]byte, error) {
-	if len(pub.E) == 0 || len(pub.E) > 4 {
-		return nil, errors.New("RSA public exponent is out of range")
+	rk, err := pub.rsaPublicKey()
+	if err != nil {
+		return nil, err
 	}
-	e := 0
-	for _, b := range pub.E {
-		e = e<<8 | int(b)
-	}
-	rk := &rsa.PublicKey{N: new(big.Int).SetBytes(pub.N), E: e}
 	ct, err := rsa.EncryptPKCS1v15(rand, rk, block)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,11 @@ type FilePrompter struct {
 	name string
 	open func() (io.ReadCloser, error)
 	used bool
+	// fetched is set by Prefetch, which leaves the secret or the error
+	// for Ask.
+	fetched bool
+	secret  []byte
+	err     error
 }
 
 // NewFilePrompter answers with the first line of the file at path.
@@ -57,6 +63,42 @@ func (p *FilePrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, erro
 		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
 	}
 	p.used = true
+	if p.fetched {
+		secret, err := p.secret, p.err
+		p.secret, p.err = nil, nil
+		return secret, err
+	}
+	return p.read()
+}
+
+// Prefetch reads the secret now and returns a copy (see SecretPrefetcher).
+// After Ask it returns the error Ask would.
+func (p *FilePrompter) Prefetch(ctx context.Context) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used {
+		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
+	}
+	if !p.fetched {
+		p.fetched = true
+		p.secret, p.err = p.read()
+	}
+	return bytes.Clone(p.secret), p.err
+}
+
+// dropFetched wipes a prefetched secret that Ask did not take; a later Ask
+// reads it again.
+func (p *FilePrompter) dropFetched() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fetched && !p.used {
+		Wipe(p.secret)
+		p.fetched, p.secret, p.err = false, nil, nil
+	}
+}
+
+// read reads the secret's line.
+func (p *FilePrompter) read() ([]byte, error) {
 	f, err := p.open()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -397,7 +396,7 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 // call.
 func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
 	var call varlinkCall
-	if err := json.Unmarshal(msg, &call); err != nil {
+	if err := unmarshalJSON(msg, &call); err != nil {
 		s.logf("keyunlock: malformed call from %s: not a JSON object", peer)
 		// org.varlink.service.InvalidParameter has only "parameter".
 		return &varlinkReply{Parameters: map[string]any{"parameter": "method"}, Error: ErrNameServiceInvalid}, false
@@ -410,7 +409,7 @@ func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*va
 	}
 	params := call.Parameters
 	if len(params) == 0 || string(params) == "null" {
-		params = json.RawMessage("{}")
+		params = rawJSON("{}")
 	}
 	// The call was valid JSON, so params is a valid JSON value: it is an
 	// object exactly when it starts with a brace.
@@ -423,33 +422,28 @@ func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*va
 
 // decodeParams decodes params, a JSON object, into v after checking
 // required fields exist.
-func decodeParams(params json.RawMessage, v any, required ...string) *varlinkReply {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(params, &obj); err != nil {
+func decodeParams(params rawJSON, v any, required ...string) *varlinkReply {
+	obj, err := parseJSON(params)
+	if err != nil || obj.kind != jsonObject {
 		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}
 	}
+	defer wipeJSON(&obj)
 	for _, r := range required {
-		if raw, ok := obj[r]; !ok || string(raw) == "null" {
+		if m, ok := obj.member(r); !ok || m.kind == jsonNull {
 			return &varlinkReply{Parameters: map[string]any{"parameter": r}, Error: ErrNameServiceInvalid}
 		}
 	}
-	if err := json.Unmarshal(params, v); err != nil {
+	if err := obj.decode(v); err != nil {
 		name := "parameters"
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			name = te.Field
-		}
-		for k := range obj {
-			if bytes.Contains([]byte(err.Error()), []byte(k)) {
-				name = k
-			}
+		if f := fieldOf(err); f != "" {
+			name = f
 		}
 		return &varlinkReply{Parameters: map[string]any{"parameter": name}, Error: ErrNameServiceInvalid}
 	}
 	return nil
 }
 
-func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params json.RawMessage) *varlinkReply {
+func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params rawJSON) *varlinkReply {
 	ok := func(p any) *varlinkReply { return &varlinkReply{Parameters: p} }
 	switch method {
 	case VarlinkServiceInterface + ".GetInfo":

@@ -38,18 +38,29 @@ func (c *deriveCache) wipe() {
 	c.keys = nil
 }
 
-// derive runs the S2K of p into a new buffer of the cipher's key size.
+// deriveID names what a derivation of k depends on besides the secret: the
+// S2K specifier and the key size.
+func (k *Key) deriveID() string {
+	return fmt.Sprintf("%+v/%x/%d", *k.prot.s2k, k.prot.s2k.Salt, k.prot.cipher.KeySize())
+}
+
+// derive runs the S2K of p into a new buffer of the cipher's key size, or
+// takes the key Prederive derived from the same secret.
 func (k *Key) derive(secret []byte, cache *deriveCache) ([]byte, error) {
-	size := k.prot.cipher.KeySize()
-	id := fmt.Sprintf("%+v/%x/%d", *k.prot.s2k, k.prot.s2k.Salt, size)
+	id := k.deriveID()
 	if cache != nil {
 		if v, ok := cache.keys[id]; ok {
 			return bytes.Clone(v), nil
 		}
 	}
-	out := make([]byte, size)
-	derivations.Add(1)
-	if err := k.prot.s2k.Derive(out, secret); err != nil {
+	out, err, ok := k.takePrederived(secret, id)
+	if !ok {
+		out = make([]byte, k.prot.cipher.KeySize())
+		derivations.Add(1)
+		err = k.prot.s2k.Derive(out, secret)
+	}
+	if err != nil {
+		core.Wipe(out)
 		return nil, err
 	}
 	if cache != nil {

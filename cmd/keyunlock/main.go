@@ -15,6 +15,7 @@ import (
 	"sort"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/softkeys"
 )
 
 // Version is the keyunlock version, set at build time with -ldflags -X.
@@ -106,7 +107,14 @@ func runMain(ctx context.Context, env *cliEnv, args []string) int {
 // not locked and they print no hardening warning.
 var hardenQuietly = map[string]bool{"help": true, "-h": true, "--help": true, "version": true, "-version": true, "--version": true}
 
+// prewarmed lists the commands that read soft keys first thing: they start
+// softkeys.Prewarm on the other core while memory is being locked.
+var prewarmed = map[string]bool{"decrypt": true, "unlock": true}
+
 func main() {
+	if len(os.Args) > 1 && prewarmed[os.Args[1]] {
+		go softkeys.Prewarm()
+	}
 	// Keep secrets out of core dumps, debuggers and swap before anything is
 	// read. The commands that read no secret skip the costly memory locking.
 	if len(os.Args) > 1 && !hardenQuietly[os.Args[1]] {

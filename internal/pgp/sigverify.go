@@ -141,14 +141,10 @@ func verifyDigest(signer *PublicKey, algo PublicKeyAlgorithm, ch crypto.Hash, di
 		if err != nil {
 			return err
 		}
-		if len(signer.E) == 0 || len(signer.E) > 4 {
-			return errors.New("RSA public exponent out of range")
+		pub, err := signer.rsaPublicKey()
+		if err != nil {
+			return err
 		}
-		e := 0
-		for _, b := range signer.E {
-			e = e<<8 | int(b)
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(signer.N), E: e}
 		sig := make([]byte, pub.Size())
 		if len(m[0]) > len(sig) {
 			return errBadSignature

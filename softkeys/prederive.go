@@ -29,28 +29,44 @@ type prederived struct {
 
 // Prederive starts the S2K of every passphrase-protected key that one of
 // the PKESKs names (at most maxPrederive) with secret, each in its own
-// goroutine: Unlock then takes the result (see core.Prederiver). The keys'
+// goroutine: Unlock then takes the result (see core.Prederiver). Nothing is
+// started when a named key needs no passphrase (unprotected or unlocked),
+// since the keystore tries that one first. The keys'
 // self-signatures are not waited for: a key that turns out not to be an
 // encryption key is never unlocked, and its derived key is wiped by the
 // returned function.
 func (b *Backend) Prederive(ctx context.Context, pkesks []*core.PKESK, secret []byte) func() {
-	var started []*Key
+	named := func(k *Key) bool {
+		if k.prot.stub != 0 || !k.pub.Algo.CanEncrypt() {
+			return false
+		}
+		for _, p := range pkesks {
+			if p.Matches(k.pub.Fingerprint, k.pub.KeyID) {
+				return true
+			}
+		}
+		return false
+	}
+	var locked []*Key
 	for _, f := range b.files {
 		for _, k := range f.keys {
-			if len(started) == maxPrederive {
-				break
-			}
-			if k.LockKind() != core.LockPassword || !k.pub.Algo.CanEncrypt() || k.prot.cipher.KeySize() == 0 || !k.Locked() {
+			if !named(k) {
 				continue
 			}
-			for _, p := range pkesks {
-				if p.Matches(k.pub.Fingerprint, k.pub.KeyID) {
-					if k.prederive(secret) {
-						started = append(started, k)
-					}
-					break
-				}
+			if !k.Locked() {
+				// A key that needs no passphrase is tried first: the
+				// passphrase may never be asked for.
+				return func() {}
 			}
+			if k.LockKind() == core.LockPassword && k.prot.cipher.KeySize() != 0 {
+				locked = append(locked, k)
+			}
+		}
+	}
+	var started []*Key
+	for _, k := range locked[:min(len(locked), maxPrederive)] {
+		if k.prederive(secret) {
+			started = append(started, k)
 		}
 	}
 	return func() {

@@ -148,3 +148,38 @@ func TestPrewarm(t *testing.T) {
 		t.Fatal("the RFC 8032 test vector does not verify")
 	}
 }
+
+// TestPrederiveNotWhenReady: an anonymous PKESK names both RSA keys of a
+// gpg RSA file (its primary may encrypt too). Both locked: both derive (at
+// most maxPrederive). With the subkey unlocked, nothing is derived: the
+// keystore decrypts with that key first.
+func TestPrederiveNotWhenReady(t *testing.T) {
+	fk := fixtures.Load(t).Key(t, "gpg-rsa3072")
+	anon := []*core.PKESK{{Algo: pkesks(t, readMessage(t, fk.Messages[0]))[0].Algo}}
+	for _, unlockSub := range []bool{false, true} {
+		b, err := New([]string{fk.KeyFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := b.Files()[0].SoftKeys()
+		if len(keys) != 2 || !keys[0].pub.Algo.CanEncrypt() {
+			t.Fatalf("want an RSA primary and subkey, got %d keys", len(keys))
+		}
+		if unlockSub {
+			if err := keys[1].Unlock(ctx, []byte(fk.Passphrase)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		release := b.Prederive(ctx, anon, []byte(fk.Passphrase))
+		started := 0
+		for _, k := range keys {
+			if k.pre != nil {
+				started++
+			}
+		}
+		release()
+		if want := map[bool]int{false: 2, true: 0}[unlockSub]; started != want {
+			t.Errorf("subkey unlocked %v: %d derivations started, want %d", unlockSub, started, want)
+		}
+	}
+}

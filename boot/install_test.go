@@ -3,6 +3,7 @@ package boot
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/keyunlock/keyunlock/internal/testenv"
@@ -22,6 +23,7 @@ func TestMakeInstall(t *testing.T) {
 		"usr/lib/initcpio/install/keyunlock",
 		"usr/lib/initcpio/install/sd-keyunlock",
 		"usr/lib/initcpio/hooks/keyunlock",
+		"usr/lib/initcpio/keyunlock-usb",
 		"usr/share/initramfs-tools/hooks/keyunlock",
 		"usr/lib/cryptsetup/scripts/keyunlock",
 	}
@@ -38,6 +40,12 @@ func TestMakeInstall(t *testing.T) {
 		if fi.Mode()&0o111 == 0 && (filepath.Base(w) == "keyunlock" && filepath.Dir(w) != "usr/lib/initcpio/install" && filepath.Dir(w) != "usr/lib/initcpio/hooks") {
 			t.Errorf("%s is not executable (%v)", w, fi.Mode())
 		}
+	}
+	// The install hooks source keyunlock-usb from beside install/, as in
+	// the repository, where the hook tests run them.
+	usb := filepath.Join(dest, "usr/lib/initcpio/keyunlock-usb")
+	if out := run(t, "", []string{"LIB=" + usb, "KEYUNLOCK_USB=yes"}, "bash", "-c", `add_module() { echo "$1"; }; . "$LIB" && keyunlock_usb_modules ""`); !strings.Contains(out, "xhci_pci?") {
+		t.Errorf("the installed keyunlock-usb added no USB host modules: %q", out)
 	}
 	run(t, repoRoot(t), nil, "make", "uninstall", "DESTDIR="+dest, "PREFIX=/usr")
 	for _, w := range want {

@@ -16,7 +16,7 @@ func TestShellcheckHooks(t *testing.T) {
 	testenv.RequireTool(t, "shellcheck")
 	repo := repoRoot(t)
 	var files []string
-	for _, g := range []string{"mkinitcpio/hooks/*", "mkinitcpio/install/*", "dracut/*.sh", "initramfs-tools/hooks/*", "initramfs-tools/scripts/*", "scripts/*.sh"} {
+	for _, g := range []string{"mkinitcpio/hooks/*", "mkinitcpio/install/*", "mkinitcpio/keyunlock-usb", "dracut/*.sh", "initramfs-tools/hooks/*", "initramfs-tools/scripts/*", "scripts/*.sh"} {
 		m, err := filepath.Glob(filepath.Join(repo, g))
 		if err != nil {
 			t.Fatal(err)

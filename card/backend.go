@@ -159,8 +159,9 @@ func (b *Backend) wait(ctx context.Context) ([]*Device, []error, error) {
 
 func (b *Backend) connector() (Connector, error) {
 	if b.opts.Connector == nil && b.conn != nil && len(b.devs) == 0 {
-		// Automatic choice: follow pcscd appearing or going away.
-		if t, _, _ := readerSpec(b.opts.Reader); t == "" && UsesCCID(b.opts.Reader) != b.connCCID {
+		// Automatic choice: follow pcscd appearing or going away (a pcsc:
+		// or ccid: selection never changes its answer).
+		if UsesCCID(b.opts.Reader) != b.connCCID {
 			b.conn.Close()
 			b.conn = nil
 		}

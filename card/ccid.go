@@ -46,6 +46,9 @@ type ccidConnector struct {
 
 	mu   sync.Mutex
 	held map[string]*ccidSlot // by reader name, while connected
+	// listed holds the readers the last Readers call found, by name, so
+	// that Connect right after it need not scan sysfs again.
+	listed map[string]ccid.Info
 }
 
 // ccidSlot is a claimed reader with its open connections.
@@ -118,9 +121,9 @@ func (c *ccidConnector) Readers(ctx context.Context) ([]string, error) {
 	}
 	var names []string
 	var problems []error
-	listed := map[string]bool{}
+	listed := make(map[string]ccid.Info, len(infos))
 	for _, i := range infos {
-		listed[i.Name()] = true
+		listed[i.Name()] = i
 		present, err := c.present(i)
 		if err != nil {
 			problems = append(problems, err)
@@ -134,9 +137,10 @@ func (c *ccidConnector) Readers(ctx context.Context) ([]string, error) {
 	// longer shows them: after switch_root the daemon's /sys is gone, but
 	// its usbfs descriptor still reaches the reader.
 	c.mu.Lock()
+	c.listed = listed
 	held := make(map[string]*ccidSlot, len(c.held))
 	for name, s := range c.held {
-		if !listed[name] {
+		if _, ok := listed[name]; !ok {
 			held[name] = s
 		}
 	}
@@ -184,26 +188,11 @@ func (c *ccidConnector) Connect(ctx context.Context, reader string) (Conn, error
 	defer c.mu.Unlock()
 	s := c.held[reader]
 	if s == nil {
-		infos, err := c.list()
+		dev, err := c.open(reader)
 		if err != nil {
 			return nil, err
 		}
-		for _, i := range infos {
-			if i.Name() != reader {
-				continue
-			}
-			if i.Err != nil {
-				return nil, i.Err
-			}
-			dev, err := c.src.Open(i)
-			if err != nil {
-				return nil, err
-			}
-			s = &ccidSlot{dev: dev}
-		}
-		if s == nil {
-			return nil, fmt.Errorf("USB reader %s is gone: %w", reader, ErrRemoved)
-		}
+		s = &ccidSlot{dev: dev}
 	}
 	s.mu.Lock()
 	atr, err := s.dev.PowerOn()
@@ -220,6 +209,31 @@ func (c *ccidConnector) Connect(ctx context.Context, reader string) (Conn, error
 	s.conns++
 	c.held[reader] = s
 	return &ccidConn{c: c, name: reader, s: s, atr: atr}, nil
+}
+
+// open opens a reader as the last Readers call listed it, without a new
+// sysfs scan. A reader it did not list, or one that no longer opens so
+// (plugged in anew), is looked up in sysfs again. The caller holds c.mu.
+func (c *ccidConnector) open(reader string) (ccidDev, error) {
+	if i, ok := c.listed[reader]; ok && i.Err == nil {
+		if dev, err := c.src.Open(i); err == nil {
+			return dev, nil
+		}
+	}
+	infos, err := c.list()
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range infos {
+		if i.Name() != reader {
+			continue
+		}
+		if i.Err != nil {
+			return nil, i.Err
+		}
+		return c.src.Open(i)
+	}
+	return nil, fmt.Errorf("USB reader %s is gone: %w", reader, ErrRemoved)
 }
 
 // release drops one connection and the claim with the last.

@@ -19,6 +19,7 @@ type emuSource struct {
 	infos   []ccid.Info
 	open    map[string]int // claims held, by port
 	opens   int
+	lists   int // sysfs scans
 }
 
 func newEmuSource() *emuSource {
@@ -30,7 +31,7 @@ func (s *emuSource) add(port, product string, r *ccidtest.Reader) {
 	s.infos = append(s.infos, ccid.Info{Port: port, ProductName: product, Desc: r.Descriptor()})
 }
 
-func (s *emuSource) List() ([]ccid.Info, error) { return s.infos, nil }
+func (s *emuSource) List() ([]ccid.Info, error) { s.lists++; return s.infos, nil }
 
 func (s *emuSource) Open(i ccid.Info) (ccidDev, error) {
 	if s.open[i.Port] > 0 {
@@ -135,9 +136,14 @@ func TestCCIDConnectorReaders(t *testing.T) {
 	src.open["3-1.4"] = 0
 
 	// Removal is seen by Check, and reinsertion too (the card is unpowered).
+	// Connect opens the reader as Readers listed it, without a new scan.
+	lists := src.lists
 	conn, err := c.Connect(ctx, "Full Reader (ccid:3-1.4)")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if src.lists != lists {
+		t.Errorf("Connect after Readers scanned sysfs %d more times", src.lists-lists)
 	}
 	if !conn.T0() || len(conn.ATR()) < 2 {
 		t.Errorf("T0 %v, ATR % X", conn.T0(), conn.ATR())
@@ -170,6 +176,25 @@ func TestCCIDConnectorReaders(t *testing.T) {
 	conn.Close()
 	if src.open["3-1.4"] != 0 {
 		t.Errorf("reader still claimed after Close")
+	}
+
+	// A listed reader that does not open as listed is looked up again.
+	src.open["3-1.4"] = 1
+	lists = src.lists
+	if _, err := c.Connect(ctx, "Full Reader (ccid:3-1.4)"); !errors.Is(err, ccid.ErrInUse) || src.lists != lists+1 {
+		t.Errorf("Connect to a reader in use: %v after %d scans, want ErrInUse after 1", err, src.lists-lists)
+	}
+	src.open["3-1.4"] = 0
+	// Without a listing, Connect looks the reader up; an unknown one is gone.
+	fresh := newCCIDConnector(src, "")
+	lists = src.lists
+	k, err := fresh.Connect(ctx, "Full Reader (ccid:3-1.4)")
+	if err != nil || src.lists != lists+1 {
+		t.Fatalf("Connect without a listing: %v after %d scans", err, src.lists-lists)
+	}
+	k.Close()
+	if _, err := fresh.Connect(ctx, "Gone Reader (ccid:9-9)"); !errors.Is(err, ErrRemoved) {
+		t.Errorf("Connect to an unknown reader: %v, want ErrRemoved", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package card
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -45,13 +44,17 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	var candidates [][]byte
+	type candidate struct {
+		algo     pgp.PublicKeyAlgorithm
+		material []byte
+	}
+	var candidates []candidate
 	switch {
 	case attr.IsRSA():
 		if n == nil || e == nil {
 			return nil, errors.New("the card's GET PUBLIC KEY answer has no RSA modulus or exponent; pass the key's certificate with --card-cert")
 		}
-		candidates = append(candidates, pgp.AppendMPI(pgp.AppendMPI([]byte{1}, n), e))
+		candidates = append(candidates, candidate{pgp.RSA, pgp.RSAMaterial(n, e)})
 	case attr.IsECC():
 		if point == nil {
 			return nil, errors.New("the card's GET PUBLIC KEY answer has no EC point; pass the key's certificate with --card-cert")
@@ -66,9 +69,7 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 			if attr.Algo == openpgp.AlgoEdDSA && len(point) == 32 {
 				point = append([]byte{0x40}, point...)
 			}
-			b := []byte{attr.Algo, byte(len(attr.Curve.OID))}
-			b = append(b, attr.Curve.OID...)
-			candidates = append(candidates, pgp.AppendMPI(b, point))
+			candidates = append(candidates, candidate{pgp.PublicKeyAlgorithm(attr.Algo), pgp.ECCMaterial(attr.Curve.OID, point)})
 			break
 		}
 		h0, c0 := defaultKDF(attr.Curve.CoordSize)
@@ -81,20 +82,13 @@ func publicKeyFromCard(c *openpgp.Card, slot int) (*pgp.PublicKey, error) {
 			}
 		}
 		for _, kc := range combos {
-			b := []byte{18, byte(len(attr.Curve.OID))}
-			b = append(b, attr.Curve.OID...)
-			b = pgp.AppendMPI(b, point)
-			b = append(b, 3, 1, kc[0], kc[1])
-			candidates = append(candidates, b)
+			candidates = append(candidates, candidate{pgp.ECDH, pgp.ECDHMaterial(attr.Curve.OID, point, kc[0], pgp.CipherFunction(kc[1]))})
 		}
 	default:
 		return nil, fmt.Errorf("unsupported key algorithm %s", attr)
 	}
-	for _, material := range candidates {
-		body := []byte{4, 0, 0, 0, 0}
-		binary.BigEndian.PutUint32(body[1:], created)
-		body = append(body, material...)
-		pub, err := pgp.ParsePublicKey(body)
+	for _, cand := range candidates {
+		pub, err := pgp.NewPublicKey(4, cand.algo, created, cand.material)
 		if err == nil && bytes.Equal(pub.Fingerprint, want) {
 			return pub, nil
 		}

@@ -3,7 +3,6 @@ package core
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -114,12 +113,7 @@ func (c *Client) do(ctx context.Context, method string, params any, encode func(
 	}
 	var werr error
 	if encode != nil {
-		b := encode(c.wbuf[:0])
-		_, werr = conn.Write(b)
-		Wipe(b)
-		if cap(b) <= maxPooledBuffer {
-			c.wbuf = b[:0]
-		}
+		werr = writeWiped(conn, encode(c.wbuf[:0]), &c.wbuf)
 	} else {
 		werr = writeMessage(conn, varlinkCall2{Method: method, Parameters: params})
 	}
@@ -140,54 +134,44 @@ func (c *Client) do(ctx context.Context, method string, params any, encode func(
 	if fast != nil && fast(msg) {
 		return nil
 	}
-	// Fast path: a reply without error decodes straight into out. Anything
-	// else (an error reply, a malformed reply) is decoded again below.
-	if out != nil {
-		fast := varlinkReplyOut{Parameters: replyParams{out: out}}
-		if err := json.Unmarshal(msg, &fast); err == nil && fast.Error == "" && fast.Parameters.seen {
-			return nil
-		}
-	}
-	var rep varlinkReplyIn
-	if err := json.Unmarshal(msg, &rep); err != nil {
+	rep, err := parseJSON(msg)
+	if err != nil {
 		return fail(fmt.Errorf("malformed reply: %v", err))
 	}
-	if rep.Error != "" {
-		var params map[string]any
-		_ = json.Unmarshal(rep.Parameters, &params)
-		if rep.Error == ErrNamePermissionDenied {
+	defer wipeJSON(&rep)
+	var name string
+	var rparams *jsonValue
+	if err := rep.fields("reply", []string{"parameters", "error"}, func(f string, v *jsonValue) error {
+		if f == "error" {
+			return v.decodeString(f, &name)
+		}
+		rparams = v
+		return nil
+	}); err != nil {
+		return fail(fmt.Errorf("malformed reply: %v", err))
+	}
+	if name != "" {
+		var pm map[string]any
+		if rparams != nil {
+			pm, _ = rparams.decodeMap()
+		}
+		if name == ErrNamePermissionDenied {
 			c.conn.Close()
 			c.conn = nil
 			return fmt.Errorf("the keyunlock daemon at %s refused this user (%w): run as root, or start it with --allow-group",
-				c.path, &VarlinkError{Name: rep.Error, Parameters: params})
+				c.path, &VarlinkError{Name: name, Parameters: pm})
 		}
-		return varlinkToError(rep.Error, params, rep.Parameters)
+		return varlinkToError(name, pm, rparams)
 	}
 	if out != nil {
-		if err := json.Unmarshal(rep.Parameters, out); err != nil {
+		if rparams == nil {
+			return fail(errors.New("malformed reply: no parameters"))
+		}
+		if err := rparams.decode(out); err != nil {
 			return fail(fmt.Errorf("malformed reply parameters: %v", err))
 		}
 	}
 	return nil
-}
-
-// varlinkReplyOut is a reply decoded straight into the caller's value.
-type varlinkReplyOut struct {
-	Parameters replyParams `json:"parameters"`
-	Error      string      `json:"error"`
-}
-
-// replyParams decodes a reply's parameters into out and records that they
-// were there.
-type replyParams struct {
-	out  any
-	seen bool
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (p *replyParams) UnmarshalJSON(b []byte) error {
-	p.seen = true
-	return json.Unmarshal(b, p.out)
 }
 
 // varlinkCall2 is a call as the client writes it.

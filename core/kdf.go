@@ -244,12 +244,8 @@ func decodeChecksummed(m []byte, version int) (*SessionKey, error) {
 		return nil, fmt.Errorf("%w: truncated session key", ErrBadPKESK)
 	}
 	key := m[:len(m)-2]
-	var sum uint16
-	for _, c := range key {
-		sum += uint16(c)
-	}
 	want := binary.BigEndian.Uint16(m[len(m)-2:])
-	if subtle.ConstantTimeEq(int32(sum), int32(want)) != 1 {
+	if subtle.ConstantTimeEq(int32(pgp.Checksum(key)), int32(want)) != 1 {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadPKESK)
 	}
 	sk.Key = bytes.Clone(key)
@@ -286,6 +282,7 @@ func allZero(b []byte) bool {
 
 // pkeskFields are the algorithm-specific fields of a PKESK body.
 type pkeskFields struct {
+	body    []byte // the PKESK body the fields were parsed from
 	algo    pgp.PublicKeyAlgorithm
 	mpi1    []byte // RSA ciphertext, ElGamal c1, ECDH ephemeral point (MPI value), or X25519/X448 ephemeral
 	mpi2    []byte // ElGamal c2
@@ -293,7 +290,12 @@ type pkeskFields struct {
 	cipher  byte   // v3 X25519: cipher octet
 }
 
+// parsePKESKFields takes apart the algorithm-specific fields of p's body,
+// or returns those ParsePKESK found when p.Body is unchanged.
 func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
+	if f := p.fields; f != nil && len(p.Body) == len(f.body) && len(f.body) > 0 && &p.Body[0] == &f.body[0] {
+		return f, nil
+	}
 	b := p.Body
 	bad := func(what string) error { return fmt.Errorf("malformed PKESK for %s: %s", p.Recipient(), what) }
 	if len(b) < 1 {
@@ -316,7 +318,7 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 	if len(b) < 1 {
 		return nil, bad("no algorithm")
 	}
-	f := &pkeskFields{algo: pgp.PublicKeyAlgorithm(b[0])}
+	f := &pkeskFields{body: p.Body, algo: pgp.PublicKeyAlgorithm(b[0])}
 	b = b[1:]
 	switch f.algo {
 	case pgp.RSA, pgp.RSAEncryptOnly:
@@ -380,14 +382,11 @@ func parsePKESKFields(p *PKESK) (*pkeskFields, error) {
 	return f, nil
 }
 
+// readMPI reads a non-empty MPI (pgp.ReadMPI).
 func readMPI(b []byte) (value, rest []byte, err error) {
-	if len(b) < 2 {
+	value, rest, ok := pgp.ReadMPI(b)
+	if !ok || len(value) == 0 {
 		return nil, nil, errors.New("truncated MPI")
 	}
-	bits := int(binary.BigEndian.Uint16(b))
-	n := (bits + 7) / 8
-	if len(b) < 2+n || n == 0 {
-		return nil, nil, errors.New("truncated MPI")
-	}
-	return b[2 : 2+n], b[2+n:], nil
+	return value, rest, nil
 }

@@ -68,6 +68,11 @@ func DecryptMessage(ctx context.Context, svc Service, in io.Reader, opts Decrypt
 		return nil, err
 	}
 
+	// A passphrase given in a file is known already: start its key
+	// derivation now, while the keys are checked and chosen.
+	if release := prederive(ctx, svc, pkesks, opts.Prompter); release != nil {
+		defer release()
+	}
 	res, err := DecryptSessionKey(ctx, svc, pkesks, opts)
 	if err != nil {
 		return nil, err

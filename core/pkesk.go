@@ -18,6 +18,11 @@ type PKESK struct {
 	Fingerprint []byte                 // v6 PKESK only; nil when anonymous
 	Algo        pgp.PublicKeyAlgorithm // the recipient's public-key algorithm
 	Body        []byte                 // the packet body, without the packet header
+
+	// fields are the algorithm-specific fields ParsePKESK found in Body,
+	// so that DecryptPKESKRaw need not parse them again; used only while
+	// Body is still the slice they were parsed from.
+	fields *pkeskFields
 }
 
 // ParsePKESK parses the body of a PKESK packet (RFC 9580 §5.1): the
@@ -25,6 +30,12 @@ type PKESK struct {
 // algorithm-specific fields are well formed for the algorithms keyunlock
 // decrypts. A PKESK for another algorithm parses; no key will decrypt it.
 func ParsePKESK(body []byte) (*PKESK, error) {
+	return parsePKESK(body, false)
+}
+
+// parsePKESK is ParsePKESK; with owned, the PKESK keeps body itself
+// instead of a copy (the caller hands it over).
+func parsePKESK(body []byte, owned bool) (*PKESK, error) {
 	bad := func(what string) error { return fmt.Errorf("malformed PKESK packet: %s", what) }
 	if len(body) < 1 {
 		return nil, bad("empty")
@@ -66,10 +77,15 @@ func ParsePKESK(body []byte) (*PKESK, error) {
 		return nil, fmt.Errorf("malformed PKESK packet: unsupported PKESK version %d", p.Version)
 	}
 	p.Algo = pgp.PublicKeyAlgorithm(b[0])
-	p.Body = bytes.Clone(body)
-	if _, err := parsePKESKFields(p); err != nil && p.Algo.CanEncrypt() {
+	p.Body = body
+	if !owned {
+		p.Body = bytes.Clone(body)
+	}
+	f, err := parsePKESKFields(p)
+	if err != nil && p.Algo.CanEncrypt() {
 		return nil, err
 	}
+	p.fields = f
 	return p, nil
 }
 

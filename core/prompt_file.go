@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,16 @@ type FilePrompter struct {
 	mu   sync.Mutex
 	name string
 	open func() (io.ReadCloser, error)
+	// file is set for a file path: more than the first line may be read
+	// from a regular file, in one read instead of one per byte (not from
+	// a pipe, whose writer may wait after the line).
+	file bool
 	used bool
+	// fetched is set by Prefetch, which leaves the secret or the error
+	// for Ask.
+	fetched bool
+	secret  []byte
+	err     error
 }
 
 // NewFilePrompter answers with the first line of the file at path.
@@ -31,6 +41,7 @@ func NewFilePrompter(path string) *FilePrompter {
 	return &FilePrompter{
 		name: "passphrase file " + path,
 		open: func() (io.ReadCloser, error) { return os.Open(path) },
+		file: true,
 	}
 }
 
@@ -57,12 +68,70 @@ func (p *FilePrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, erro
 		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
 	}
 	p.used = true
+	if p.fetched {
+		secret, err := p.secret, p.err
+		p.secret, p.err = nil, nil
+		return secret, err
+	}
+	return p.read()
+}
+
+// Prefetch reads the secret now and returns a copy (see SecretPrefetcher).
+// After Ask it returns the error Ask would.
+func (p *FilePrompter) Prefetch(ctx context.Context) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.used {
+		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
+	}
+	if !p.fetched {
+		p.fetched = true
+		p.secret, p.err = p.read()
+	}
+	return bytes.Clone(p.secret), p.err
+}
+
+// isRegular reports whether r is a regular file.
+func isRegular(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
+}
+
+// dropFetched wipes a prefetched secret that Ask did not take; a later Ask
+// reads it again.
+func (p *FilePrompter) dropFetched() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fetched && !p.used {
+		Wipe(p.secret)
+		p.fetched, p.secret, p.err = false, nil, nil
+	}
+}
+
+// read reads the secret's line.
+func (p *FilePrompter) read() ([]byte, error) {
 	f, err := p.open()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
 	defer f.Close()
-	secret, err := readLine(f, maxSecret)
+	var r io.Reader = f
+	if p.file && isRegular(f) {
+		// The first line, its newline and one byte more tell all that
+		// readLine needs to know.
+		buf := make([]byte, maxSecret+3)
+		defer Wipe(buf)
+		n, err := io.ReadFull(f, buf)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		r = bytes.NewReader(buf[:n])
+	}
+	secret, err := readLine(r, maxSecret)
 	if err != nil && !errors.Is(err, io.EOF) {
 		Wipe(secret)
 		return nil, fmt.Errorf("%s: %w", p.name, err)

@@ -11,9 +11,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ProtonMail/go-crypto/eax"
-	"github.com/ProtonMail/go-crypto/ocb"
-
 	"github.com/keyunlock/keyunlock/internal/pgp"
 )
 
@@ -27,19 +24,6 @@ func newBlock(c pgp.CipherFunction, key []byte) (cipher.Block, error) {
 		return nil, fmt.Errorf("the session key has %d bytes, %s needs %d", len(key), c, n)
 	}
 	return c.NewBlock(key)
-}
-
-// newAEAD returns the AEAD mode m over block.
-func newAEAD(m pgp.AEADMode, block cipher.Block) (cipher.AEAD, error) {
-	switch m {
-	case pgp.AEADModeEAX:
-		return eax.NewEAX(block)
-	case pgp.AEADModeOCB:
-		return ocb.NewOCB(block)
-	case pgp.AEADModeGCM:
-		return cipher.NewGCM(block)
-	}
-	return nil, fmt.Errorf("unsupported AEAD mode %d", m)
 }
 
 // decryptSEIPDv1 decrypts a version 1 SEIPD body (after the version octet):
@@ -149,7 +133,7 @@ func decryptSEIPDv2(data []byte, sk SessionKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := newAEAD(mode, block)
+	aead, err := mode.New(block)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +181,7 @@ func decryptAEADLegacy(body []byte, sk SessionKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := newAEAD(mode, block)
+	aead, err := mode.New(block)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -237,6 +236,9 @@ type serverConn struct {
 	// encoding of a Decrypt reply. Both are reused from call to call and
 	// wiped after each.
 	rbuf, wbuf []byte
+	// readArmed and writeArmed are when the idle and the write deadline
+	// were last set (see rearm).
+	readArmed, writeArmed time.Time
 
 	mu      sync.Mutex
 	busy    bool // a call is being served
@@ -285,7 +287,10 @@ func (sc *serverConn) serve() {
 			sc.mu.Unlock()
 			return
 		}
-		sc.c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		if now, ok := rearm(sc.readArmed, s.idleTimeout()); ok {
+			sc.c.SetReadDeadline(now.Add(s.idleTimeout()))
+			sc.readArmed = now
+		}
 		sc.mu.Unlock()
 		msg, err := readMessageInto(r, &sc.rbuf, s.maxRequest())
 		if err != nil {
@@ -334,8 +339,22 @@ func (sc *serverConn) serve() {
 	}
 }
 
+// rearm reports whether a deadline of timeout set at armed must be set
+// again, and the time now. A busy connection would otherwise reset its
+// deadlines on every call, each time modifying a runtime timer, while the
+// deadlines only need to catch a connection that has been idle or stuck
+// for about timeout: one set less than an eighth of timeout (at most a
+// second) ago is kept.
+func rearm(armed time.Time, timeout time.Duration) (time.Time, bool) {
+	now := time.Now()
+	return now, armed.IsZero() || now.Sub(armed) >= min(timeout/8, time.Second)
+}
+
 func (sc *serverConn) reply(rep *varlinkReply) bool {
-	sc.c.SetWriteDeadline(time.Now().Add(sc.s.writeTimeout()))
+	if now, ok := rearm(sc.writeArmed, sc.s.writeTimeout()); ok {
+		sc.c.SetWriteDeadline(now.Add(sc.s.writeTimeout()))
+		sc.writeArmed = now
+	}
 	if err := sc.writeReply(sc.c, rep); err != nil {
 		sc.s.logf("keyunlock: writing reply to %s: %v", sc.peer, err)
 		return false
@@ -349,12 +368,7 @@ func (sc *serverConn) reply(rep *varlinkReply) bool {
 func (sc *serverConn) writeReply(w io.Writer, rep *varlinkReply) error {
 	if p, ok := rep.Parameters.(*vlDecryptReply); ok && rep.Error == "" && !rep.Continues {
 		if b, ok := appendDecryptReply(sc.wbuf[:0], p); ok {
-			_, err := w.Write(b)
-			Wipe(b) // the session key
-			if cap(b) <= maxPooledBuffer {
-				sc.wbuf = b[:0]
-			}
-			return err
+			return writeWiped(w, b, &sc.wbuf) // the session key
 		}
 	}
 	return writeMessage(w, rep)
@@ -382,7 +396,7 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 // call.
 func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
 	var call varlinkCall
-	if err := json.Unmarshal(msg, &call); err != nil {
+	if err := unmarshalJSON(msg, &call); err != nil {
 		s.logf("keyunlock: malformed call from %s: not a JSON object", peer)
 		// org.varlink.service.InvalidParameter has only "parameter".
 		return &varlinkReply{Parameters: map[string]any{"parameter": "method"}, Error: ErrNameServiceInvalid}, false
@@ -395,7 +409,7 @@ func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*va
 	}
 	params := call.Parameters
 	if len(params) == 0 || string(params) == "null" {
-		params = json.RawMessage("{}")
+		params = rawJSON("{}")
 	}
 	// The call was valid JSON, so params is a valid JSON value: it is an
 	// object exactly when it starts with a brace.
@@ -408,33 +422,28 @@ func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*va
 
 // decodeParams decodes params, a JSON object, into v after checking
 // required fields exist.
-func decodeParams(params json.RawMessage, v any, required ...string) *varlinkReply {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(params, &obj); err != nil {
+func decodeParams(params rawJSON, v any, required ...string) *varlinkReply {
+	obj, err := parseJSON(params)
+	if err != nil || obj.kind != jsonObject {
 		return &varlinkReply{Parameters: map[string]any{"parameter": "parameters"}, Error: ErrNameServiceInvalid}
 	}
+	defer wipeJSON(&obj)
 	for _, r := range required {
-		if raw, ok := obj[r]; !ok || string(raw) == "null" {
+		if m, ok := obj.member(r); !ok || m.kind == jsonNull {
 			return &varlinkReply{Parameters: map[string]any{"parameter": r}, Error: ErrNameServiceInvalid}
 		}
 	}
-	if err := json.Unmarshal(params, v); err != nil {
+	if err := obj.decode(v); err != nil {
 		name := "parameters"
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			name = te.Field
-		}
-		for k := range obj {
-			if bytes.Contains([]byte(err.Error()), []byte(k)) {
-				name = k
-			}
+		if f := fieldOf(err); f != "" {
+			name = f
 		}
 		return &varlinkReply{Parameters: map[string]any{"parameter": name}, Error: ErrNameServiceInvalid}
 	}
 	return nil
 }
 
-func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params json.RawMessage) *varlinkReply {
+func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, params rawJSON) *varlinkReply {
 	ok := func(p any) *varlinkReply { return &varlinkReply{Parameters: p} }
 	switch method {
 	case VarlinkServiceInterface + ".GetInfo":
@@ -493,14 +502,11 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 		s.logf("keyunlock: locked %s for %s", keyName(a.Key, "every key"), peer)
 		return ok(struct{}{})
 	case VarlinkInterface + ".Decrypt":
-		// Fast path for the hot call: one decode when the parameters are
-		// well formed; anything else gets decodeParams' precise reply.
+		// The plain calls keyunlock's client sends never get here
+		// (parseDecryptCall takes them).
 		var a vlDecryptArgs
-		if err := json.Unmarshal(params, &a); err != nil || a.PKESKs == nil {
-			a = vlDecryptArgs{}
-			if r := decodeParams(params, &a, "pkesks"); r != nil {
-				return r
-			}
+		if r := decodeParams(params, &a, "pkesks"); r != nil {
+			return r
 		}
 		return s.decrypt(ctx, a.PKESKs)
 	case VarlinkInterface + ".DecryptMessage":
@@ -543,14 +549,15 @@ func (s *Server) dispatch(ctx context.Context, peer PeerCred, method string, par
 	return &varlinkReply{Parameters: map[string]any{"method": method}, Error: ErrNameMethodNotFound}
 }
 
-// decrypt answers a Decrypt call with the given PKESK bodies.
+// decrypt answers a Decrypt call with the given PKESK bodies, which it
+// keeps (they were decoded for the call).
 func (s *Server) decrypt(ctx context.Context, bodies [][]byte) *varlinkReply {
 	if len(bodies) == 0 {
 		return invalidParam("pkesks", "no PKESK given: pass the bodies of the message's PKESK packets")
 	}
 	pk := make([]*PKESK, len(bodies))
 	for i, b := range bodies {
-		p, err := ParsePKESK(b)
+		p, err := parsePKESK(b, true)
 		if err != nil {
 			return invalidParam("pkesks", fmt.Sprintf("PKESK %d: %v", i, err))
 		}

@@ -2,8 +2,6 @@ package core
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,11 +17,11 @@ import (
 
 // varlinkCall is one method call as read from the wire.
 type varlinkCall struct {
-	Method     string          `json:"method"`
-	Parameters json.RawMessage `json:"parameters,omitempty"`
-	Oneway     bool            `json:"oneway,omitempty"`
-	More       bool            `json:"more,omitempty"`
-	Upgrade    bool            `json:"upgrade,omitempty"`
+	Method     string  `json:"method"`
+	Parameters rawJSON `json:"parameters,omitempty"`
+	Oneway     bool    `json:"oneway,omitempty"`
+	More       bool    `json:"more,omitempty"`
+	Upgrade    bool    `json:"upgrade,omitempty"`
 }
 
 // varlinkReply is one reply as written to the wire.
@@ -35,13 +33,6 @@ type varlinkReply struct {
 	// wipe, when set, zeroes the secrets the parameters hold once the
 	// reply is written (or dropped).
 	wipe func()
-}
-
-// varlinkReplyIn is a reply as read by the client.
-type varlinkReplyIn struct {
-	Parameters json.RawMessage `json:"parameters"`
-	Continues  bool            `json:"continues"`
-	Error      string          `json:"error"`
 }
 
 // VarlinkError is a varlink error reply: a qualified name such as
@@ -60,7 +51,7 @@ func (e *VarlinkError) Error() string {
 	if len(e.Parameters) == 0 {
 		return "varlink error " + e.Name
 	}
-	p, _ := json.Marshal(e.Parameters)
+	p, _ := marshalJSON(e.Parameters)
 	return fmt.Sprintf("varlink error %s %s", e.Name, p)
 }
 
@@ -127,42 +118,42 @@ func readMessageInto(r *bufio.Reader, buf *[]byte, max int) ([]byte, error) {
 	}
 }
 
-// encoder is a reusable JSON encoder writing into its own buffer.
-type encoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
 // encoders recycles the buffers of writeMessage: a call or reply is encoded
 // on every request. Buffers are wiped before they go back.
-var encoders = sync.Pool{New: func() any {
-	e := &encoder{}
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetEscapeHTML(false)
-	return e
-}}
+var encoders = sync.Pool{New: func() any { return new(jsonWriter) }}
 
 // maxPooledBuffer is the largest buffer kept for reuse; larger ones (a big
 // DecryptMessage reply) are left to the garbage collector.
 const maxPooledBuffer = 64 << 10
 
+// writeWiped writes b, an encoded message that may carry a secret, to w in
+// one write, zeroes it, and keeps it in *buf for the next message unless it
+// grew past maxPooledBuffer.
+func writeWiped(w io.Writer, b []byte, buf *[]byte) error {
+	_, err := w.Write(b)
+	Wipe(b)
+	if cap(b) <= maxPooledBuffer {
+		*buf = b[:0]
+	}
+	return err
+}
+
 // writeMessage writes v as JSON followed by NUL in one write.
 func writeMessage(w io.Writer, v any) error {
-	e := encoders.Get().(*encoder)
+	e := encoders.Get().(*jsonWriter)
 	defer func() {
 		// The message may carry a secret (a passphrase, a session key, a
 		// plaintext) in base64: zero the encoding.
-		Wipe(e.buf.Bytes())
-		e.buf.Reset()
-		if e.buf.Cap() <= maxPooledBuffer {
+		Wipe(e.b)
+		e.b = e.b[:0]
+		if cap(e.b) <= maxPooledBuffer {
 			encoders.Put(e)
 		}
 	}()
-	if err := e.enc.Encode(v); err != nil {
+	if err := e.value(v); err != nil {
 		return err
 	}
-	b := e.buf.Bytes()
-	b[len(b)-1] = 0 // Encode ends with '\n'; replace it with the terminator.
-	_, err := w.Write(b)
+	e.b = append(e.b, 0)
+	_, err := w.Write(e.b)
 	return err
 }

@@ -1,9 +1,6 @@
 package core
 
-import (
-	"encoding/json"
-	"errors"
-)
+import "errors"
 
 // remoteError is an error received from the daemon. It prints exactly as
 // the daemon's error did, so that daemon and co-located output match, and
@@ -69,10 +66,12 @@ type wireError struct {
 // varlinkToError turns an error reply back into the error the Service
 // returned on the daemon side: *LockedError, *NoKeyError, or an error that
 // wraps ErrBadSecret, ErrPINBlocked or ErrNoKey and prints the same text.
-func varlinkToError(name string, params map[string]any, raw []byte) error {
+func varlinkToError(name string, params map[string]any, raw *jsonValue) error {
 	vl := &VarlinkError{Name: name, Parameters: params}
 	var w wireError
-	_ = json.Unmarshal(raw, &w)
+	if raw != nil {
+		_ = raw.decode(&w)
+	}
 	switch name {
 	case ErrNameKeyLocked:
 		return &LockedError{Candidates: w.Candidates}

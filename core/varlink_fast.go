@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strconv"
 )
@@ -45,37 +46,48 @@ func (s *jsonScan) next(c byte) bool {
 	return false
 }
 
-// str reads a string of printable ASCII without escapes and returns its
-// bytes (a slice of the input).
-func (s *jsonScan) str() ([]byte, bool) {
+// raw reads a string up to the next quote, unchecked: the caller checks
+// its bytes (no escapes, no control or non-ASCII bytes).
+func (s *jsonScan) raw() ([]byte, bool) {
 	if !s.next('"') {
 		return nil, false
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], true
-		case c < 0x20 || c >= 0x7f || c == '\\':
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	v := s.b[s.i : s.i+n]
+	s.i += n + 1
+	return v, true
+}
+
+// str reads a string of printable ASCII without escapes and returns its
+// bytes (a slice of the input).
+func (s *jsonScan) str() ([]byte, bool) {
+	v, ok := s.raw()
+	if !ok {
+		return nil, false
+	}
+	for _, c := range v {
+		if c < 0x20 || c >= 0x7f || c == '\\' {
 			return nil, false
 		}
-		s.i++
 	}
-	return nil, false
+	return v, true
 }
 
 // integer reads a JSON integer without fraction or exponent that fits an
 // int comfortably.
 func (s *jsonScan) integer() (int, bool) {
 	s.skipSpace()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
+	neg := s.i < len(s.b) && s.b[s.i] == '-'
+	if neg {
 		s.i++
 	}
 	digits := s.i
+	v := 0
 	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		v = 10*v + int(s.b[s.i]-'0')
 		s.i++
 	}
 	n := s.i - digits
@@ -88,8 +100,10 @@ func (s *jsonScan) integer() (int, bool) {
 			return 0, false
 		}
 	}
-	v, err := strconv.Atoi(string(s.b[start:s.i]))
-	return v, err == nil
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // end reports whether only white space is left.
@@ -133,10 +147,12 @@ func (s *jsonScan) members(f func(name []byte) bool) bool {
 	}
 }
 
-// base64Value decodes a standard base64 string value.
+// base64Value decodes a standard base64 string value. The decoder
+// rejects every byte str would (a backslash, control and non-ASCII bytes)
+// except the line breaks it skips, which JSON does not allow raw.
 func (s *jsonScan) base64Value() ([]byte, bool) {
-	v, ok := s.str()
-	if !ok {
+	v, ok := s.raw()
+	if !ok || bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
 		return nil, false
 	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(v)))

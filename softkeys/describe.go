@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/keyunlock/keyunlock/internal/pgp"
+	"github.com/keyunlock/keyunlock/internal/pgppacket"
 )
 
 // describe fills in each key's capabilities, user ID and whether it may
@@ -12,11 +13,13 @@ import (
 // valid binding signature. Keys without a valid signature with key flags
 // (or a file whose certificate cannot be read) get what their algorithm
 // allows.
-func describe(f *File, bin []byte) {
+//
+// It runs once per file, when first needed (see Key.checked).
+func describe(f *File, pkts []pgppacket.Packet) {
 	now := time.Now()
 	bySig := map[string]*pgp.Signature{}
 	uids := map[string]string{}
-	if certs, err := pgp.ReadCerts(bin); err == nil {
+	if certs, err := pgp.CertsFromPackets(pkts); err == nil {
 		for _, c := range certs {
 			fpr := string(c.Primary.Fingerprint)
 			if sig, _, _ := c.SelfSignature(now); sig != nil {

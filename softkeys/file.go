@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
@@ -20,6 +21,11 @@ const MaxFileSize = 4 << 20
 type File struct {
 	path string
 	keys []*Key
+	// The self-signatures are checked on first need (see Key.checked):
+	// certs holds the public packets until then, secret key packets cut to
+	// their public fields.
+	describeOnce sync.Once
+	certs        []pgppacket.Packet
 }
 
 // ID returns the file's path.
@@ -100,8 +106,10 @@ func dearmor(path string, data []byte) ([]byte, error) {
 	return bytes.Clone(data), nil
 }
 
-// parseKeys splits the packets, keeps every secret (sub)key and reads the
-// self-signatures for key flags and user IDs.
+// parseKeys splits the packets, keeps every secret (sub)key and the public
+// packets for checking the self-signatures (key flags, user IDs) when
+// first needed: a passphrase's key derivation started before that (see
+// Backend.Prederive) then runs while they are checked. bin is not kept.
 func parseKeys(path string, bin []byte) (*File, error) {
 	pkts, err := pgppacket.Split(bin)
 	if err != nil {
@@ -114,6 +122,11 @@ func parseKeys(path string, bin []byte) (*File, error) {
 		return nil, &notKeyError{path, "not an OpenPGP key file"}
 	}
 	f := &File{path: path}
+	public := 0
+	for _, p := range pkts {
+		public += len(p.Body)
+	}
+	buf := make([]byte, 0, public) // the public packets' bodies
 	var primary *Key
 	for i, p := range pkts {
 		switch p.Tag {
@@ -128,14 +141,17 @@ func parseKeys(path string, bin []byte) (*File, error) {
 				k.primary = primary.pub.Fingerprint
 			}
 			f.keys = append(f.keys, k)
+			f.certs = append(f.certs, pgppacket.Packet{Tag: p.Tag, Body: k.body[:k.pubLen:k.pubLen]})
+			continue
 		case pgppacket.TagPublicKey:
 			primary = nil
 		}
+		buf = append(buf, p.Body...)
+		f.certs = append(f.certs, pgppacket.Packet{Tag: p.Tag, Body: buf[len(buf)-len(p.Body) : len(buf) : len(buf)]})
 	}
 	if len(f.keys) == 0 {
 		return nil, &notKeyError{path, "a public certificate, not a secret key (export it with gpg --export-secret-keys)"}
 	}
-	describe(f, bin)
 	return f, nil
 }
 

@@ -33,6 +33,9 @@ type Key struct {
 
 	mu   sync.RWMutex // guards priv; DecryptPKESK holds it shared while it uses priv
 	priv *secretKey   // nil while locked
+
+	preMu sync.Mutex  // guards pre and its fields
+	pre   *prederived // a derivation started by Prederive, until Unlock takes it
 }
 
 // protection is the parsed secret-key protection of a key packet
@@ -169,13 +172,26 @@ func (k *Key) Source() string { return "file " + k.file.path }
 
 // CanDecrypt reports whether the key is flagged for encryption and has an
 // encryption algorithm. Stubs can decrypt too, but only on their card.
-func (k *Key) CanDecrypt() bool { return k.canDecrypt }
+func (k *Key) CanDecrypt() bool { return k.checked().canDecrypt }
+
+// checked checks the file's self-signatures unless that was done already
+// (see describe) and returns k, whose canDecrypt, caps and uid may then be
+// read.
+func (k *Key) checked() *Key {
+	f := k.file
+	f.describeOnce.Do(func() {
+		describe(f, f.certs)
+		f.certs = nil
+	})
+	return k
+}
 
 // Capabilities lists the key's capabilities from its verified key flags.
-func (k *Key) Capabilities() []string { return k.caps }
+func (k *Key) Capabilities() []string { return k.checked().caps }
 
 // Describe fills in the capabilities, primary fingerprint and user ID (core.KeyDescriber).
 func (k *Key) Describe(info *core.KeyInfo) {
+	k.checked()
 	info.Capabilities = append([]string(nil), k.caps...)
 	if k.primary != nil {
 		info.PrimaryFpr = fmt.Sprintf("%X", k.primary)
@@ -273,6 +289,7 @@ func (k *Key) unlock(ctx context.Context, secret []byte, cache *deriveCache) err
 
 // Lock drops the decrypted key and zeroes its secret material.
 func (k *Key) Lock() {
+	k.dropPrederived()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.priv != nil {
@@ -313,7 +330,7 @@ func (k *Key) withPrivateKey(f func(*secretKey) error) error {
 
 // DecryptPKESK recovers the session key from a PKESK addressed to this key.
 func (k *Key) DecryptPKESK(ctx context.Context, p *core.PKESK) (*core.SessionKey, error) {
-	if !k.canDecrypt {
+	if !k.checked().canDecrypt {
 		return nil, fmt.Errorf("key %X (%s) is not an encryption key", k.pub.Fingerprint, k.Source())
 	}
 	var sk *core.SessionKey

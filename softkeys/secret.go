@@ -7,14 +7,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 
 	"github.com/ProtonMail/go-crypto/bitcurves"
-	"github.com/ProtonMail/go-crypto/brainpool"
 	"github.com/cloudflare/circl/dh/x25519"
 	"github.com/cloudflare/circl/dh/x448"
 
@@ -47,18 +45,9 @@ type secretKey struct {
 func parseSecret(pub *pgp.PublicKey, b []byte) (*secretKey, error) {
 	var mpis [][]byte
 	readMPIs := func(n int) error {
-		for i := 0; i < n; i++ {
-			if len(b) < 2 {
-				return errCorrupt
-			}
-			l := (int(binary.BigEndian.Uint16(b)) + 7) / 8
-			if len(b) < 2+l {
-				return errCorrupt
-			}
-			mpis = append(mpis, b[2:2+l])
-			b = b[2+l:]
-		}
-		if len(b) != 0 {
+		var rest []byte
+		var ok bool
+		if mpis, rest, ok = pgp.ReadMPIs(b, n); !ok || len(rest) != 0 {
 			return errCorrupt
 		}
 		return nil
@@ -179,9 +168,19 @@ func padded(b []byte, n int) ([]byte, error) {
 	return out, nil
 }
 
+// x25519Base and x448Base are the curves' base points (u = 9 and u = 5).
+var (
+	x25519Base = x25519.Key{9}
+	x448Base   = x448.Key{5}
+)
+
 // x25519Key keeps the X25519 scalar in a buffer of our own (Lock zeroes
 // it; crypto/ecdh's keys cannot be wiped) and uses circl's X25519, which is
 // about a third faster than crypto/ecdh's here (the daemon's hot path).
+// The check of the public key multiplies the base point with Shared, like
+// any other point: circl's KeyGen gives the same result with fixed-base
+// tables and code of its own, which would add about 10 kB (X25519) and
+// 30 kB (X448) to the compressed binary for a check made once per key.
 func x25519Key(scalar, point []byte) (*secretKey, error) {
 	var sk, pk x25519.Key
 	if len(scalar) != len(sk) {
@@ -189,7 +188,7 @@ func x25519Key(scalar, point []byte) (*secretKey, error) {
 		return nil, errCorrupt
 	}
 	copy(sk[:], scalar)
-	x25519.KeyGen(&pk, &sk)
+	x25519.Shared(&pk, &sk, &x25519Base)
 	clear(sk[:])
 	if subtle.ConstantTimeCompare(pk[:], point) != 1 {
 		core.Wipe(scalar)
@@ -201,7 +200,7 @@ func x25519Key(scalar, point []byte) (*secretKey, error) {
 func x448Key(scalar, point []byte) (*secretKey, error) {
 	var sk, pk x448.Key
 	copy(sk[:], scalar)
-	x448.KeyGen(&pk, &sk)
+	x448.Shared(&pk, &sk, &x448Base)
 	clear(sk[:])
 	if subtle.ConstantTimeCompare(pk[:], point) != 1 {
 		core.Wipe(scalar)
@@ -228,7 +227,7 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		}
 		return x448Key(s, pub.Point[1:])
 	}
-	if c := nistCurve(pub.Curve); c != nil {
+	if c := pub.Curve.ECDH(); c != nil {
 		s, err := padded(d, pub.Curve.Coord)
 		if err != nil {
 			return nil, err
@@ -243,7 +242,12 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		}
 		return &secretKey{ecdh: k}, nil
 	}
-	c := weierstrass(pub.Curve)
+	c := pub.Curve.Elliptic() // brainpool
+	if pub.Curve == &pgp.CurveSecP256k1 {
+		// Not in Curve.Elliptic: keyunlock decrypts with secp256k1 keys
+		// but neither encrypts to them nor verifies their signatures.
+		c = bitcurves.S256()
+	}
 	if c == nil {
 		return nil, fmt.Errorf("unsupported ECDH curve %s", pub.Curve.Name)
 	}
@@ -257,35 +261,6 @@ func ecdhKey(pub *pgp.PublicKey, d []byte) (*secretKey, error) {
 		return nil, errMismatch
 	}
 	return &secretKey{curve: c, scalar: s}, nil
-}
-
-// nistCurve returns the standard library's ECDH for a NIST curve, or nil.
-func nistCurve(c *pgp.Curve) ecdh.Curve {
-	switch c.Name {
-	case pgp.CurveNistP256.Name:
-		return ecdh.P256()
-	case pgp.CurveNistP384.Name:
-		return ecdh.P384()
-	case pgp.CurveNistP521.Name:
-		return ecdh.P521()
-	}
-	return nil
-}
-
-// weierstrass returns go-crypto's implementation of the brainpool curves
-// and secp256k1, which the standard library lacks, or nil.
-func weierstrass(c *pgp.Curve) elliptic.Curve {
-	switch c.Name {
-	case pgp.CurveBrainpoolP256.Name:
-		return brainpool.P256r1()
-	case pgp.CurveBrainpoolP384.Name:
-		return brainpool.P384r1()
-	case pgp.CurveBrainpoolP512.Name:
-		return brainpool.P512r1()
-	case pgp.CurveSecP256k1.Name:
-		return bitcurves.S256()
-	}
-	return nil
 }
 
 // DecryptRSA implements core.RawDecrypter: PKCS#1 v1.5 decryption with the

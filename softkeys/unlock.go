@@ -9,12 +9,10 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/ProtonMail/go-crypto/eax"
-	"github.com/ProtonMail/go-crypto/ocb"
 
 	"github.com/keyunlock/keyunlock/core"
 	"github.com/keyunlock/keyunlock/internal/pgp"
@@ -40,18 +38,29 @@ func (c *deriveCache) wipe() {
 	c.keys = nil
 }
 
-// derive runs the S2K of p into a new buffer of the cipher's key size.
+// deriveID names what a derivation of k depends on besides the secret: the
+// S2K specifier and the key size.
+func (k *Key) deriveID() string {
+	return fmt.Sprintf("%+v/%x/%d", *k.prot.s2k, k.prot.s2k.Salt, k.prot.cipher.KeySize())
+}
+
+// derive runs the S2K of p into a new buffer of the cipher's key size, or
+// takes the key Prederive derived from the same secret.
 func (k *Key) derive(secret []byte, cache *deriveCache) ([]byte, error) {
-	size := k.prot.cipher.KeySize()
-	id := fmt.Sprintf("%+v/%x/%d", *k.prot.s2k, k.prot.s2k.Salt, size)
+	id := k.deriveID()
 	if cache != nil {
 		if v, ok := cache.keys[id]; ok {
 			return bytes.Clone(v), nil
 		}
 	}
-	out := make([]byte, size)
-	derivations.Add(1)
-	if err := k.prot.s2k.Derive(out, secret); err != nil {
+	out, err, ok := k.takePrederived(secret, id)
+	if !ok {
+		out = make([]byte, k.prot.cipher.KeySize())
+		derivations.Add(1)
+		err = k.prot.s2k.Derive(out, secret)
+	}
+	if err != nil {
+		core.Wipe(out)
 		return nil, err
 	}
 	if cache != nil {
@@ -110,17 +119,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		var aead cipher.AEAD
-		switch p.aead {
-		case pgp.AEADModeEAX:
-			aead, err = eax.NewEAX(block)
-		case pgp.AEADModeOCB:
-			aead, err = ocb.NewOCB(block)
-		case pgp.AEADModeGCM:
-			aead, err = cipher.NewGCM(block)
-		default:
-			err = fmt.Errorf("unsupported AEAD mode %d", p.aead)
-		}
+		aead, err := p.aead.New(block)
 		if err != nil {
 			return nil, err
 		}
@@ -157,11 +156,7 @@ func (k *Key) openMaterial(dk []byte) ([]byte, error) {
 			return nil, errCorrupt
 		}
 		n := len(out) - 2
-		var sum uint16
-		for _, c := range out[:n] {
-			sum += uint16(c)
-		}
-		if out[n] != byte(sum>>8) || out[n+1] != byte(sum) {
+		if binary.BigEndian.Uint16(out[n:]) != pgp.Checksum(out[:n]) {
 			core.Wipe(out)
 			return nil, core.ErrBadSecret
 		}
@@ -182,11 +177,7 @@ func (k *Key) parseClear(body []byte) (*secretKey, error) {
 		if len(b) < 2 {
 			return nil, errCorrupt
 		}
-		var sum uint16
-		for _, c := range b[:len(b)-2] {
-			sum += uint16(c)
-		}
-		if b[len(b)-2] != byte(sum>>8) || b[len(b)-1] != byte(sum) {
+		if binary.BigEndian.Uint16(b[len(b)-2:]) != pgp.Checksum(b[:len(b)-2]) {
 			return nil, errors.New("the secret key checksum does not match: the file is damaged (export the key again)")
 		}
 		b = b[:len(b)-2]

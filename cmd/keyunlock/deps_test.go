@@ -11,10 +11,16 @@ import (
 // openpgp/packet pull the post-quantum KEMs and signatures, Ed448 and
 // image/jpeg (photo IDs) through their algorithm switches, which cost about
 // a quarter of the compressed initrd payload. keyunlock reads keys and
-// messages with internal/pgp and core instead.
+// messages with internal/pgp and core instead. encoding/json (its
+// reflection-driven codec and the methods it keeps alive, such as time's
+// and math/big's text forms) cost about 4 % of it: the varlink protocol has
+// its own codec in core (json.go). go-crypto's openpgp/x448 generates keys
+// with circl's fixed-base X448 code, which internal/pgp avoids.
 var heavyPackages = []string{
 	"github.com/ProtonMail/go-crypto/openpgp",
 	"github.com/ProtonMail/go-crypto/openpgp/packet",
+	"github.com/ProtonMail/go-crypto/openpgp/x448",
+	"encoding/json",
 	"github.com/cloudflare/circl/sign",
 	"github.com/cloudflare/circl/kem",
 	"image/jpeg",

@@ -15,6 +15,7 @@ import (
 	"sort"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/softkeys"
 )
 
 // Version is the keyunlock version, set at build time with -ldflags -X.
@@ -107,6 +108,11 @@ func runMain(ctx context.Context, env *cliEnv, args []string) int {
 var hardenQuietly = map[string]bool{"help": true, "-h": true, "--help": true, "version": true, "-version": true, "--version": true}
 
 func main() {
+	// A boot unlock reads soft keys first thing: build what checking them
+	// needs on the other core while memory is being locked.
+	if len(os.Args) > 1 && os.Args[1] == "decrypt" {
+		go softkeys.Prewarm()
+	}
 	// Keep secrets out of core dumps, debuggers and swap before anything is
 	// read. The commands that read no secret skip the costly memory locking.
 	if len(os.Args) > 1 && !hardenQuietly[os.Args[1]] {

@@ -17,6 +17,19 @@ func addSocketFlag(fs *flag.FlagSet) *string {
 	return fs.String("socket", "", "talk to the keyunlock daemon at `PATH` (default $"+socketEnv+", else "+core.DefaultSocket+" when it answers)")
 }
 
+// daemonSocket is the daemon socket a client command names: --socket (the
+// flag's value), else $KEYUNLOCK_SOCKET, else core.DefaultSocket. named
+// reports whether the flag or the variable gave it.
+func daemonSocket(flag string) (path string, named bool) {
+	if flag != "" {
+		return flag, true
+	}
+	if env := os.Getenv(socketEnv); env != "" {
+		return env, true
+	}
+	return core.DefaultSocket, false
+}
+
 // openService returns the Service a client command works with, and a
 // function that releases it:
 //   - the daemon, when --socket is given (it must answer; --key and --card
@@ -35,8 +48,7 @@ func openService(ctx context.Context, cmd, socket string, keyFlags []string, ext
 	explicit := socket != ""
 	if !explicit && len(keyFlags) == 0 && len(extra) == 0 {
 		// $KEYUNLOCK_SOCKET yields to --key and --card; --socket does not.
-		socket = os.Getenv(socketEnv)
-		explicit = socket != ""
+		socket, explicit = daemonSocket(socket)
 	}
 	if explicit {
 		if len(extra) > 0 {

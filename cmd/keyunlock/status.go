@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/keyunlock/keyunlock/core"
@@ -31,13 +30,7 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) error {
 	if len(pos) > 0 {
 		return usageError("status", "unexpected arguments: %q", pos)
 	}
-	path := *socket
-	if path == "" {
-		path = os.Getenv(socketEnv)
-	}
-	if path == "" {
-		path = core.DefaultSocket
-	}
+	path, _ := daemonSocket(*socket)
 	c, err := core.Dial(ctx, path)
 	if err != nil {
 		return err

@@ -2,13 +2,9 @@ package hostile
 
 import (
 	"bytes"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -57,43 +53,12 @@ func TestNoPINInOutput(t *testing.T) {
 		}
 	}
 	env := []string{srv.Env()}
-	check := func(r cliResult, wantOK, plaintextOnStdout bool) {
-		t.Helper()
-		if (r.code == 0) != wantOK {
-			t.Errorf("keyunlock %v: exit %d\n%s", r.args, r.code, r.stderr)
-		}
-		s.checkClean(t, fmt.Sprintf("stderr of keyunlock %v", r.args), r.stderr, false)
-		s.checkClean(t, fmt.Sprintf("stdout of keyunlock %v", r.args), r.stdout, plaintextOnStdout)
-		if plaintextOnStdout && !bytes.Equal(r.stdout, s.plaintext) {
-			t.Errorf("keyunlock %v: stdout %q, want the plaintext", r.args, trim(r.stdout))
-		}
-	}
+	check := s.checker(t)
 	check(runCLIEnv(t, env, "decrypt", "--card", "--card-cert", cert, "--passphrase-file", wrong, s.msg), false, false)
 	check(runCLIEnv(t, env, "decrypt", "--card", "--card-cert", cert, "--passphrase-file", pin, s.msg), true, true)
 	check(runCLIEnv(t, env, "list", "--card"), true, false)
 
-	sock := filepath.Join(dir, "keyunlock.sock")
-	var log syncBuffer
-	d := exec.Command(keyunlockBin(t), "serve", "--socket", sock, "--card", "--prompt", "agent", "--ask-password-dir", filepath.Join(dir, "ask"))
-	d.Env = append(append(os.Environ(), "KEYUNLOCK_KEYS=/nonexistent/keyunlock-hostile"), env...)
-	d.Stdout, d.Stderr = &log, &log
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { d.Wait(); close(done) }()
-	defer func() {
-		d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			d.Process.Kill()
-			<-done
-		}
-		s.checkClean(t, "the daemon's log", log.Bytes(), false)
-		t.Logf("daemon log:\n%s", log.Bytes())
-	}()
-	waitSocket(t, sock, done)
+	sock := s.serve(t, append([]string{"KEYUNLOCK_KEYS=/nonexistent/keyunlock-hostile"}, env...), "--card")
 	check(runCLIEnv(t, env, "unlock", "--socket", sock, "--passphrase-file", wrong), false, false)
 	check(runCLIEnv(t, env, "unlock", "--socket", sock, "--passphrase-file", pin), true, false)
 	check(runCLIEnv(t, env, "decrypt", "--socket", sock, s.msg), true, true)

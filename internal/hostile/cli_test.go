@@ -243,13 +243,11 @@ func (s *secretSet) checkClean(t *testing.T, what string, out []byte, plaintextA
 	}
 }
 
-// TestNoSecretInOutput runs the binary's succeeding and failing commands,
-// co-located and through the daemon, and searches every output stream and
-// the daemon's log for the passphrases, the session key, the secret key
-// scalar (raw, hex and base64) and the plaintext.
-func TestNoSecretInOutput(t *testing.T) {
-	s := newSecretSet(t)
-	check := func(r cliResult, wantOK, plaintextOnStdout bool) {
+// checker returns a check of one keyunlock run: its exit status as wanted,
+// no secret in its stderr or stdout, and the plaintext on stdout exactly
+// when plaintextOnStdout is set.
+func (s *secretSet) checker(t *testing.T) func(r cliResult, wantOK, plaintextOnStdout bool) {
+	return func(r cliResult, wantOK, plaintextOnStdout bool) {
 		t.Helper()
 		if (r.code == 0) != wantOK {
 			t.Errorf("keyunlock %v: exit %d\n%s", r.args, r.code, r.stderr)
@@ -260,6 +258,47 @@ func TestNoSecretInOutput(t *testing.T) {
 			t.Errorf("keyunlock %v: stdout %q, want the plaintext", r.args, trim(r.stdout))
 		}
 	}
+}
+
+// serve starts `keyunlock serve` on a socket in s.dir with the backend
+// flags given, prompting through the password agent, with env added to
+// the environment, and returns the socket once it answers. When the test
+// ends the daemon is stopped and its log must be free of secrets.
+func (s *secretSet) serve(t *testing.T, env []string, backend ...string) string {
+	t.Helper()
+	sock := filepath.Join(s.dir, "keyunlock.sock")
+	args := append(append([]string{"serve", "--socket", sock}, backend...), "--prompt", "agent", "--ask-password-dir", filepath.Join(s.dir, "ask"))
+	var log syncBuffer
+	d := exec.Command(keyunlockBin(t), args...)
+	d.Env = append(os.Environ(), env...)
+	d.Stdout, d.Stderr = &log, &log
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { d.Wait(); close(done) }()
+	t.Cleanup(func() {
+		d.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			d.Process.Kill()
+			<-done
+		}
+		s.checkClean(t, "the daemon's log", log.Bytes(), false)
+		t.Logf("daemon log:\n%s", log.Bytes())
+	})
+	waitSocket(t, sock, done)
+	return sock
+}
+
+// TestNoSecretInOutput runs the binary's succeeding and failing commands,
+// co-located and through the daemon, and searches every output stream and
+// the daemon's log for the passphrases, the session key, the secret key
+// scalar (raw, hex and base64) and the plaintext.
+func TestNoSecretInOutput(t *testing.T) {
+	s := newSecretSet(t)
+	check := s.checker(t)
 	out := filepath.Join(s.dir, "out")
 	check(runCLI(t, "decrypt", "--key", s.keyFile, "--passphrase-file", s.passFile, s.msg), true, true)
 	check(runCLI(t, "decrypt", "--key", s.keyFile, "--passphrase-file", s.passFile, "-o", out, s.msg), true, false)
@@ -272,27 +311,7 @@ func TestNoSecretInOutput(t *testing.T) {
 
 	// The daemon: wrong and right passphrases, decryptions, a tampered
 	// message; then its log.
-	sock := filepath.Join(s.dir, "keyunlock.sock")
-	var log syncBuffer
-	d := exec.Command(keyunlockBin(t), "serve", "--socket", sock, "--key", s.keyFile, "--prompt", "agent", "--ask-password-dir", filepath.Join(s.dir, "ask"))
-	d.Stdout, d.Stderr = &log, &log
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { d.Wait(); close(done) }()
-	defer func() {
-		d.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			d.Process.Kill()
-			<-done
-		}
-		s.checkClean(t, "the daemon's log", log.Bytes(), false)
-		t.Logf("daemon log:\n%s", log.Bytes())
-	}()
-	waitSocket(t, sock, done)
+	sock := s.serve(t, nil, "--key", s.keyFile)
 	check(runCLI(t, "unlock", "--socket", sock, "--passphrase-file", s.wrongFile), false, false)
 	check(runCLI(t, "decrypt", "--socket", sock, s.msg), false, false) // still locked, no prompt possible
 	check(runCLI(t, "unlock", "--socket", sock, "--passphrase-file", s.passFile), true, false)

@@ -1,6 +1,12 @@
 package pgp
 
-import "fmt"
+import (
+	"crypto/cipher"
+	"fmt"
+
+	"github.com/ProtonMail/go-crypto/eax"
+	"github.com/ProtonMail/go-crypto/ocb"
+)
 
 // PublicKeyAlgorithm is an OpenPGP public-key algorithm number (RFC 9580 §9.1).
 type PublicKeyAlgorithm uint8
@@ -125,6 +131,19 @@ func (m AEADMode) NonceSize() int {
 		return 12
 	}
 	return 0
+}
+
+// New returns the mode over block (AES in OpenPGP).
+func (m AEADMode) New(block cipher.Block) (cipher.AEAD, error) {
+	switch m {
+	case AEADModeEAX:
+		return eax.NewEAX(block)
+	case AEADModeOCB:
+		return ocb.NewOCB(block)
+	case AEADModeGCM:
+		return cipher.NewGCM(block)
+	}
+	return nil, fmt.Errorf("unsupported AEAD mode %d", m)
 }
 
 // TagSize is the mode's authentication tag length: 16 bytes for every

@@ -92,6 +92,14 @@ func ReadCerts(data []byte) ([]*Cert, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CertsFromPackets(ps)
+}
+
+// CertsFromPackets builds the certificates of packets already split (see
+// ReadCerts), for a caller that has split them for its own use. The
+// certificates refer to the packets' bodies, which must stay unchanged
+// while they are used.
+func CertsFromPackets(ps []pgppacket.Packet) ([]*Cert, error) {
 	var certs []*Cert
 	var c *Cert
 	var sigs *[]*certSig // where the next signatures go

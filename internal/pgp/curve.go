@@ -1,6 +1,12 @@
 package pgp
 
-import "bytes"
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/elliptic"
+
+	"github.com/ProtonMail/go-crypto/brainpool"
+)
 
 // Curve is an elliptic curve named by OID in ECDH, ECDSA and EdDSA keys.
 type Curve struct {
@@ -42,4 +48,39 @@ func CurveByOID(oid []byte) *Curve {
 // coordinates (Curve25519, Curve448), sent with a 0x40 prefix in ECDH keys.
 func (c *Curve) Montgomery() bool {
 	return c != nil && (bytes.Equal(c.OID, Curve25519.OID) || bytes.Equal(c.OID, Curve448.OID))
+}
+
+// ECDH returns crypto/ecdh's implementation of a NIST curve, or nil for
+// the other curves.
+func (c *Curve) ECDH() ecdh.Curve {
+	switch c {
+	case &CurveNistP256:
+		return ecdh.P256()
+	case &CurveNistP384:
+		return ecdh.P384()
+	case &CurveNistP521:
+		return ecdh.P521()
+	}
+	return nil
+}
+
+// Elliptic returns the elliptic.Curve of a NIST curve (crypto/elliptic)
+// or a brainpool curve (go-crypto's, which the standard library lacks),
+// or nil for the other curves, secp256k1 among them.
+func (c *Curve) Elliptic() elliptic.Curve {
+	switch c {
+	case &CurveNistP256:
+		return elliptic.P256()
+	case &CurveNistP384:
+		return elliptic.P384()
+	case &CurveNistP521:
+		return elliptic.P521()
+	case &CurveBrainpoolP256:
+		return brainpool.P256r1()
+	case &CurveBrainpoolP384:
+		return brainpool.P384r1()
+	case &CurveBrainpoolP512:
+		return brainpool.P512r1()
+	}
+	return nil
 }

@@ -9,18 +9,31 @@ import (
 // errTruncated is returned when key fields run past the end of the packet.
 var errTruncated = errors.New("truncated key packet")
 
-// readMPI reads an OpenPGP multiprecision integer (RFC 9580 §3.2): a
-// 16-bit bit count and the big-endian value. It returns the value bytes as
-// stored (aliasing b) and the rest of b.
-func readMPI(b []byte) (value, rest []byte, err error) {
+// ReadMPI reads an OpenPGP multiprecision integer (RFC 9580 §3.2) from
+// the start of b: a 16-bit bit count and the big-endian value. It returns
+// the value bytes as stored (aliasing b) and the rest of b; ok is false
+// when b is too short to hold them.
+func ReadMPI(b []byte) (value, rest []byte, ok bool) {
 	if len(b) < 2 {
-		return nil, nil, errTruncated
+		return nil, nil, false
 	}
 	n := (int(binary.BigEndian.Uint16(b)) + 7) / 8
 	if len(b) < 2+n {
-		return nil, nil, errTruncated
+		return nil, nil, false
 	}
-	return b[2 : 2+n], b[2+n:], nil
+	return b[2 : 2+n], b[2+n:], true
+}
+
+// ReadMPIs reads n MPIs from the start of b (see ReadMPI) and returns
+// them with the rest of b; ok is false when b is too short to hold them.
+func ReadMPIs(b []byte, n int) (mpis [][]byte, rest []byte, ok bool) {
+	mpis = make([][]byte, n)
+	for i := range mpis {
+		if mpis[i], b, ok = ReadMPI(b); !ok {
+			return nil, nil, false
+		}
+	}
+	return mpis, b, true
 }
 
 // AppendMPI appends v as an MPI: leading zero bytes are dropped and the

@@ -14,9 +14,8 @@ import (
 	"io"
 	"math/big"
 
-	"github.com/ProtonMail/go-crypto/brainpool"
 	"github.com/ProtonMail/go-crypto/openpgp/aes/keywrap"
-	"github.com/ProtonMail/go-crypto/openpgp/x448"
+	"github.com/cloudflare/circl/dh/x448"
 	"golang.org/x/crypto/hkdf"
 )
 
@@ -46,11 +45,7 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 		block = append(block, byte(c))
 	}
 	block = append(block, key...)
-	var sum uint16
-	for _, b := range key {
-		sum += uint16(b)
-	}
-	block = binary.BigEndian.AppendUint16(block, sum)
+	block = binary.BigEndian.AppendUint16(block, Checksum(key))
 	defer clear(block)
 
 	var err error
@@ -78,14 +73,10 @@ func AppendPKESK(dst []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFu
 
 // appendRSASessionKey appends MPI(m^e mod n), m the PKCS #1 v1.5 padded block.
 func appendRSASessionKey(body []byte, rand io.Reader, pub *PublicKey, block []byte) ([]byte, error) {
-	if len(pub.E) == 0 || len(pub.E) > 4 {
-		return nil, errors.New("RSA public exponent is out of range")
+	rk, err := pub.rsaPublicKey()
+	if err != nil {
+		return nil, err
 	}
-	e := 0
-	for _, b := range pub.E {
-		e = e<<8 | int(b)
-	}
-	rk := &rsa.PublicKey{N: new(big.Int).SetBytes(pub.N), E: e}
 	ct, err := rsa.EncryptPKCS1v15(rand, rk, block)
 	if err != nil {
 		return nil, err
@@ -192,25 +183,16 @@ func appendECDHSessionKey(body []byte, rand io.Reader, pub *PublicKey, block []b
 // point, encoded as in keys (0x40 ‖ u for Curve25519, 0x04 ‖ x ‖ y
 // otherwise), and the shared secret ZB (the u or x coordinate).
 func ecdhEncaps(rand io.Reader, pub *PublicKey) (point, zb []byte, err error) {
-	var curve ecdh.Curve
-	switch pub.Curve {
-	case &Curve25519:
+	curve := pub.Curve.ECDH()
+	switch {
+	case pub.Curve == &Curve25519:
 		if len(pub.Point) != 33 || pub.Point[0] != 0x40 {
 			return nil, nil, errors.New("malformed Curve25519 ECDH point")
 		}
 		return x25519Encaps(rand, pub.Point[1:], true)
-	case &CurveNistP256:
-		curve = ecdh.P256()
-	case &CurveNistP384:
-		curve = ecdh.P384()
-	case &CurveNistP521:
-		curve = ecdh.P521()
-	case &CurveBrainpoolP256:
-		return brainpoolEncaps(rand, brainpool.P256r1(), pub.Point)
-	case &CurveBrainpoolP384:
-		return brainpoolEncaps(rand, brainpool.P384r1(), pub.Point)
-	case &CurveBrainpoolP512:
-		return brainpoolEncaps(rand, brainpool.P512r1(), pub.Point)
+	case curve != nil:
+	case pub.Curve.Elliptic() != nil: // brainpool
+		return brainpoolEncaps(rand, pub.Curve.Elliptic(), pub.Point)
 	default:
 		return nil, nil, fmt.Errorf("cannot encrypt to ECDH keys on %s", pub.Curve.Name)
 	}
@@ -279,8 +261,8 @@ func brainpoolEncaps(rand io.Reader, curve elliptic.Curve, peer []byte) (point, 
 // appendXSessionKey appends ephemeral ‖ length ‖ [cipher] ‖ wrapped for an
 // X25519 or X448 key (RFC 9580 §5.1.6, §5.1.7): the key-wrap key is HKDF
 // (SHA-256 / SHA-512) over ephemeral ‖ recipient ‖ shared secret. X25519
-// runs on crypto/ecdh; X448, which the standard library lacks, on
-// go-crypto's openpgp/x448.
+// runs on crypto/ecdh; X448, which the standard library lacks, on circl's
+// X448 (see x448Wrap).
 func appendXSessionKey(body []byte, rand io.Reader, pub *PublicKey, v6 bool, c CipherFunction, key []byte) ([]byte, error) {
 	if !v6 && !c.IsAES() {
 		return nil, errors.New("X25519 and X448 need an AES session key")
@@ -290,7 +272,7 @@ func appendXSessionKey(body []byte, rand io.Reader, pub *PublicKey, v6 bool, c C
 	if pub.Algo == X25519 {
 		eph, wrapped, err = x25519Wrap(rand, pub.Point, key)
 	} else {
-		eph, wrapped, err = x448.Encrypt(rand, &x448.PublicKey{Point: pub.Point}, key)
+		eph, wrapped, err = x448Wrap(rand, pub.Point, key)
 	}
 	if err != nil {
 		return nil, err
@@ -321,6 +303,41 @@ func x25519Wrap(rand io.Reader, peer, key []byte) (eph, wrapped []byte, err erro
 	}
 	wrapped, err = keywrap.Wrap(kek, key)
 	return eph, wrapped, err
+}
+
+// x448Base is X448's base point, u = 5.
+var x448Base = x448.Key{5}
+
+// x448Wrap does X448 with a fresh ephemeral key and wraps key under
+// HKDF-SHA-512(ephemeral ‖ recipient ‖ shared, info "OpenPGP X448"), a
+// 256-bit key-wrap key (RFC 9580 §5.1.7). The ephemeral public key is
+// computed as the shared secret with the base point: the same result as
+// circl's x448.KeyGen, whose fixed-base tables and formulas are twice the
+// size of the rest of its X448 in the binary.
+func x448Wrap(rand io.Reader, peer, key []byte) (eph, wrapped []byte, err error) {
+	var sk, pub, pk, shared x448.Key
+	if len(peer) != len(pk) {
+		return nil, nil, fmt.Errorf("malformed X448 public key of %d bytes", len(peer))
+	}
+	copy(pk[:], peer)
+	defer clear(sk[:])
+	defer clear(shared[:])
+	if _, err := io.ReadFull(rand, sk[:]); err != nil {
+		return nil, nil, err
+	}
+	x448.Shared(&pub, &sk, &x448Base)
+	if !x448.Shared(&shared, &sk, &pk) {
+		return nil, nil, errors.New("X448 with the recipient key: low-order public key")
+	}
+	ikm := append(append(append([]byte{}, pub[:]...), peer...), shared[:]...)
+	defer clear(ikm)
+	kek := make([]byte, 32)
+	defer clear(kek)
+	if _, err := io.ReadFull(hkdf.New(sha512.New, ikm, nil, []byte("OpenPGP X448")), kek); err != nil {
+		return nil, nil, err
+	}
+	wrapped, err = keywrap.Wrap(kek, key)
+	return pub[:], wrapped, err
 }
 
 // CheckEncryptable returns nil when AppendPKESK can encrypt to pub, or an

@@ -2,9 +2,11 @@ package pgp
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 )
 
@@ -134,8 +136,9 @@ func parsePublic(body []byte, opaque bool) (*PublicKey, int, error) {
 func (pk *PublicKey) parseFields(b []byte) (rest []byte, err error) {
 	mpis := func(dst ...*[]byte) error {
 		for _, d := range dst {
-			if *d, b, err = readMPI(b); err != nil {
-				return err
+			var ok bool
+			if *d, b, ok = ReadMPI(b); !ok {
+				return errTruncated
 			}
 		}
 		return nil
@@ -260,4 +263,17 @@ func (pk *PublicKey) Name() string {
 		return pk.Curve.Name
 	}
 	return fmt.Sprintf("algo%d", pk.Algo)
+}
+
+// rsaPublicKey returns an RSA key's n and e for crypto/rsa, which takes
+// exponents of at most 32 bits.
+func (pk *PublicKey) rsaPublicKey() (*rsa.PublicKey, error) {
+	if len(pk.E) == 0 || len(pk.E) > 4 {
+		return nil, errors.New("RSA public exponent is out of range")
+	}
+	e := 0
+	for _, b := range pk.E {
+		e = e<<8 | int(b)
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(pk.N), E: e}, nil
 }

@@ -265,3 +265,24 @@ func mustHex(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestRSAPublicKey checks the conversion encryption and signature
+// verification share: exponents up to 32 bits, none longer or empty.
+func TestRSAPublicKey(t *testing.T) {
+	n := bytes.Repeat([]byte{0xC5}, 256)
+	for _, c := range []struct {
+		e    []byte
+		want int
+	}{{[]byte{1, 0, 1}, 65537}, {[]byte{3}, 3}, {[]byte{0x7F, 0xFF, 0xFF, 0xFF}, 1<<31 - 1}, {nil, 0}, {[]byte{1, 0, 0, 0, 1}, 0}} {
+		k, err := (&PublicKey{Algo: RSA, N: n, E: c.e}).rsaPublicKey()
+		if c.want == 0 {
+			if err == nil {
+				t.Errorf("exponent % X accepted", c.e)
+			}
+			continue
+		}
+		if err != nil || k.E != c.want || !bytes.Equal(k.N.Bytes(), n) {
+			t.Errorf("exponent % X: %v, %v", c.e, k, err)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ProtonMail/go-crypto/ocb"
 	"golang.org/x/crypto/hkdf"
 )
 
@@ -102,7 +101,7 @@ func AppendSEIPDv2(dst []byte, rand io.Reader, c CipherFunction, key, inner []by
 	if err != nil {
 		return nil, err
 	}
-	aead, err := ocb.NewOCB(block)
+	aead, err := mode.New(block)
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,6 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
-
-	"github.com/ProtonMail/go-crypto/brainpool"
 )
 
 // ErrUnsupportedSignature marks a signature keyunlock cannot check (an
@@ -48,8 +46,9 @@ func sigHash(id uint8) (crypto.Hash, int, error) {
 	return 0, 0, fmt.Errorf("%w: hash algorithm %d", ErrUnsupportedSignature, id)
 }
 
-// hashKey writes the framing of a key as signatures hash it: 0x99 ‖
-// 2-octet length ‖ body for v4, 0x9B ‖ 4-octet length ‖ body for v6.
+// hashKey writes a key framed as signatures and fingerprints hash it
+// (RFC 9580 §5.2.4, §5.5.4): 0x99 ‖ 2-octet length ‖ body for v4, 0x9A
+// (v5) or 0x9B (v6) ‖ 4-octet length ‖ body otherwise.
 func hashKey(h hash.Hash, pk *PublicKey) {
 	if pk.Version == 4 {
 		h.Write([]byte{0x99, byte(len(pk.Body) >> 8), byte(len(pk.Body))})
@@ -122,16 +121,9 @@ func (s *Signature) verify(signer *PublicKey, data func(hash.Hash)) error {
 
 // sigMPIs reads n MPIs that must make up all of b.
 func sigMPIs(b []byte, n int) ([][]byte, error) {
-	out := make([][]byte, n)
-	for i := range out {
-		if len(b) < 2 {
-			return nil, errors.New("truncated signature")
-		}
-		l := (int(binary.BigEndian.Uint16(b)) + 7) / 8
-		if len(b) < 2+l {
-			return nil, errors.New("truncated signature")
-		}
-		out[i], b = b[2:2+l], b[2+l:]
+	out, b, ok := ReadMPIs(b, n)
+	if !ok {
+		return nil, errors.New("truncated signature")
 	}
 	if len(b) != 0 {
 		return nil, errors.New("extra bytes after the signature")
@@ -149,14 +141,10 @@ func verifyDigest(signer *PublicKey, algo PublicKeyAlgorithm, ch crypto.Hash, di
 		if err != nil {
 			return err
 		}
-		if len(signer.E) == 0 || len(signer.E) > 4 {
-			return errors.New("RSA public exponent out of range")
+		pub, err := signer.rsaPublicKey()
+		if err != nil {
+			return err
 		}
-		e := 0
-		for _, b := range signer.E {
-			e = e<<8 | int(b)
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(signer.N), E: e}
 		sig := make([]byte, pub.Size())
 		if len(m[0]) > len(sig) {
 			return errBadSignature
@@ -243,21 +231,8 @@ func verifyDigest(signer *PublicKey, algo PublicKeyAlgorithm, ch crypto.Hash, di
 
 // ecdsaKey returns the ECDSA public key of a NIST or brainpool key.
 func ecdsaKey(pk *PublicKey) (*ecdsa.PublicKey, error) {
-	var curve elliptic.Curve
-	switch pk.Curve {
-	case &CurveNistP256:
-		curve = elliptic.P256()
-	case &CurveNistP384:
-		curve = elliptic.P384()
-	case &CurveNistP521:
-		curve = elliptic.P521()
-	case &CurveBrainpoolP256:
-		curve = brainpool.P256r1()
-	case &CurveBrainpoolP384:
-		curve = brainpool.P384r1()
-	case &CurveBrainpoolP512:
-		curve = brainpool.P512r1()
-	default:
+	curve := pk.Curve.Elliptic()
+	if curve == nil {
 		return nil, fmt.Errorf("%w: ECDSA on curve OID %X", ErrUnsupportedSignature, pk.OID)
 	}
 	size := (curve.Params().BitSize + 7) / 8

@@ -46,6 +46,11 @@ func CryptsetupRead(ctx context.Context, path, volume string, timeout time.Durat
 	buf := make([]byte, 4096)
 	for {
 		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			// A signal (the Go runtime's preemption among them) ends a
+			// read on a socket with SO_RCVTIMEO without restarting it.
+			continue
+		}
 		if n > 0 {
 			out = append(out, buf[:n]...)
 		}

@@ -1,7 +1,9 @@
 package unixsock
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -125,5 +127,55 @@ func TestHungUp(t *testing.T) {
 	c.Close()
 	if !s.HungUp() {
 		t.Fatal("not HungUp after the peer closed")
+	}
+}
+
+// TestLargeWrite: a write larger than the socket buffers goes out in
+// several system calls, waiting for the reader in between, and arrives
+// whole and in order.
+func TestLargeWrite(t *testing.T) {
+	noFDLeak(t)
+	c, s := pair(t)
+	msg := make([]byte, 8<<20)
+	for i := range msg {
+		msg[i] = byte(i * 131 >> 7)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := c.Write(msg)
+		if err == nil && n != len(msg) {
+			err = fmt.Errorf("wrote %d of %d bytes", n, len(msg))
+		}
+		c.CloseWrite()
+		done <- err
+	}()
+	got, err := io.ReadAll(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(msg))
+	}
+	if n, err := s.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty Read: %d, %v", n, err)
+	}
+}
+
+// TestWriteToClosedPeer: writing to a peer that closed fails with EPIPE
+// (and no SIGPIPE kills the test).
+func TestWriteToClosedPeer(t *testing.T) {
+	noFDLeak(t)
+	c, s := pair(t)
+	s.Close()
+	_, err := c.Write([]byte("x"))
+	if !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Write to a closed peer: %v, want EPIPE", err)
+	}
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Op != "write" {
+		t.Fatalf("Write error %#v is not a *os.PathError of write", err)
 	}
 }

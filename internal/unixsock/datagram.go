@@ -2,7 +2,6 @@ package unixsock
 
 import (
 	"os"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,11 +10,7 @@ import (
 // Datagram is a UNIX datagram socket bound to a name: the socket a
 // password question names for the agent's answer.
 type Datagram struct {
-	f      *os.File
-	name   string
-	unlink bool
-	once   sync.Once
-	err    error
+	sockFile
 }
 
 // ListenDatagram creates a datagram socket bound to name. With passCred,
@@ -41,33 +36,17 @@ func ListenDatagram(name string, passCred bool) (*Datagram, error) {
 		unix.Close(fd)
 		return nil, &OpError{Op: "listen", Addr: name, Err: os.NewSyscallError("bind", err)}
 	}
-	return &Datagram{f: os.NewFile(uintptr(fd), "unixgram "+name), name: name, unlink: name[0] != '@'}, nil
+	return &Datagram{sockFile{f: os.NewFile(uintptr(fd), "unixgram "+name), name: name, unlink: name[0] != '@'}}, nil
 }
 
 // ReadMsg waits for one datagram and copies it into b and its ancillary
 // data into oob; a datagram longer than b is cut short. It returns the
 // lengths used.
 func (d *Datagram) ReadMsg(b, oob []byte) (n, oobn int, err error) {
-	rc, err := d.f.SyscallConn()
-	if err != nil {
-		return 0, 0, err
-	}
-	var rerr error
-	err = pollErr(rc.Read(func(fd uintptr) bool {
-		for {
-			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC)
-			switch rerr {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			return true
-		}
-	}))
-	if err == nil && rerr != nil {
-		err = os.NewSyscallError("recvmsg", rerr)
-	}
+	err = rawIO(d.f, false, "recvmsg", func(fd int) (err error) {
+		n, oobn, _, _, err = unix.Recvmsg(fd, b, oob, unix.MSG_CMSG_CLOEXEC)
+		return err
+	})
 	if err != nil {
 		return 0, 0, &OpError{Op: "read", Addr: d.name, Err: err}
 	}
@@ -79,15 +58,7 @@ func (d *Datagram) SetReadDeadline(t time.Time) error { return d.f.SetReadDeadli
 
 // Close closes the socket, unblocking a ReadMsg, and removes the socket
 // file. Later calls return the first call's result.
-func (d *Datagram) Close() error {
-	d.once.Do(func() {
-		if d.unlink {
-			os.Remove(d.name)
-		}
-		d.err = d.f.Close()
-	})
-	return d.err
-}
+func (d *Datagram) Close() error { return d.close() }
 
 // SenderCred extracts the sender's credentials from the ancillary data of
 // a datagram received on a socket with SO_PASSCRED.
@@ -137,26 +108,9 @@ func SendDatagram(name string, msg []byte, timeout time.Duration) error {
 	if timeout > 0 {
 		f.SetWriteDeadline(time.Now().Add(timeout))
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return opErr(err)
-	}
-	var serr error
-	err = pollErr(rc.Write(func(fd uintptr) bool {
-		for {
-			serr = unix.Sendto(int(fd), msg, unix.MSG_NOSIGNAL, nil)
-			switch serr {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			return true
-		}
-	}))
-	if err == nil && serr != nil {
-		err = os.NewSyscallError("sendto", serr)
-	}
+	err = rawIO(f, true, "sendto", func(fd int) error {
+		return unix.Sendto(fd, msg, unix.MSG_NOSIGNAL, nil)
+	})
 	if err != nil {
 		return opErr(err)
 	}

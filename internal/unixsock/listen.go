@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,11 +14,7 @@ const backlog = 4096
 
 // Listener is a listening UNIX stream socket.
 type Listener struct {
-	f      *os.File
-	name   string
-	unlink bool // remove name from the file system on Close
-	once   sync.Once
-	err    error
+	sockFile
 }
 
 // Listen creates a stream socket bound to name and listens on it. A
@@ -56,7 +51,7 @@ func Listen(name string, mode os.FileMode) (*Listener, error) {
 		}
 		return fail("listen", err)
 	}
-	return &Listener{f: os.NewFile(uintptr(fd), "unix "+name), name: name, unlink: !abstract}, nil
+	return &Listener{sockFile{f: os.NewFile(uintptr(fd), "unix "+name), name: name, unlink: !abstract}}, nil
 }
 
 // FileListener adopts fd, a listening AF_UNIX stream socket handed over by
@@ -93,38 +88,24 @@ func FileListener(fd int) (*Listener, error) {
 	if name == "" {
 		name = label
 	}
-	return &Listener{f: os.NewFile(uintptr(fd), "unix "+name), name: sn}, nil
+	return &Listener{sockFile{f: os.NewFile(uintptr(fd), "unix "+name), name: sn}}, nil
 }
 
 // Accept waits for a connection. After Close, a pending or later Accept
 // returns an error matching os.ErrClosed; after the deadline set by
 // SetDeadline, one matching os.ErrDeadlineExceeded.
 func (l *Listener) Accept() (*Conn, error) {
-	rc, err := l.f.SyscallConn()
-	if err != nil {
-		return nil, &OpError{Op: "accept", Addr: l.name, Err: err}
-	}
 	var nfd int
-	var aerr error
-	err = pollErr(rc.Read(func(fd uintptr) bool {
+	err := rawIO(l.f, false, "accept4", func(fd int) error {
 		for {
-			nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-			switch aerr {
-			case unix.EINTR, unix.ECONNABORTED:
-				// A signal, or a client that gave up while queued.
-				continue
-			case unix.EAGAIN:
-				return false
+			var err error
+			nfd, _, err = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if err != unix.ECONNABORTED {
+				return err
 			}
-			return true
+			// A client that gave up while queued: take the next.
 		}
-	}))
-	if err == nil {
-		err = aerr
-		if err != nil {
-			err = os.NewSyscallError("accept4", err)
-		}
-	}
+	})
 	if err != nil {
 		return nil, &OpError{Op: "accept", Addr: l.name, Err: err}
 	}
@@ -141,14 +122,4 @@ func (l *Listener) Addr() string { return l.name }
 
 // Close stops listening, unblocks a pending Accept, and removes the socket
 // file Listen created. Later calls return the first call's result.
-func (l *Listener) Close() error {
-	l.once.Do(func() {
-		if l.unlink {
-			// Unlink first: a client then finds no socket rather than
-			// one nobody accepts on.
-			os.Remove(l.name)
-		}
-		l.err = l.f.Close()
-	})
-	return l.err
-}
+func (l *Listener) Close() error { return l.close() }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -83,6 +84,67 @@ func sockname(fd int) string {
 		return su.Name
 	}
 	return ""
+}
+
+// rawIO runs op on the descriptor of f once it is ready for reading (or,
+// with write, for writing): op is retried after EINTR and after waiting
+// for readiness on EAGAIN. An error of op is returned as an
+// *os.SyscallError named call; the poller's own errors (os.ErrClosed,
+// os.ErrDeadlineExceeded) as they are.
+func rawIO(f *os.File, write bool, call string, op func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var operr error
+	do := func(fd uintptr) bool {
+		for {
+			operr = op(int(fd))
+			switch operr {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			return true
+		}
+	}
+	if write {
+		err = rc.Write(do)
+	} else {
+		err = rc.Read(do)
+	}
+	if err != nil {
+		return pollErr(err)
+	}
+	if operr != nil {
+		return os.NewSyscallError(call, operr)
+	}
+	return nil
+}
+
+// sockFile is the descriptor of a socket bound to a name, closed (and its
+// file-system name removed) once.
+type sockFile struct {
+	f      *os.File
+	name   string
+	unlink bool // remove name from the file system on close
+	once   sync.Once
+	err    error
+}
+
+// close removes the socket file when unlink is set, then closes the
+// descriptor; later calls return the first call's result.
+func (s *sockFile) close() error {
+	s.once.Do(func() {
+		if s.unlink {
+			// Unlink first: a client then finds no socket rather than
+			// one nobody accepts on.
+			os.Remove(s.name)
+		}
+		s.err = s.f.Close()
+	})
+	return s.err
 }
 
 // retryable reports whether a non-blocking call must wait for readiness.

@@ -51,25 +51,20 @@ func (r *Reader) transmitAPDU(apdu []byte) ([]byte, error) {
 	}
 	var rep reply
 	var err error
-	if len(apdu) <= part {
-		rep, err = r.xfr(apdu, levelWhole)
-	} else {
-		for off := 0; off < len(apdu); off += part {
-			end := min(off+part, len(apdu))
-			level := uint16(levelMiddle)
-			switch {
-			case off == 0:
-				level = levelBegin
-			case end == len(apdu):
-				level = levelEnd
-			}
-			if rep, err = r.xfr(apdu[off:end], level); err != nil {
-				return nil, err
-			}
+	for off := 0; off < len(apdu); off += part {
+		end := min(off+part, len(apdu))
+		level := uint16(levelMiddle)
+		switch {
+		case off == 0 && end == len(apdu):
+			level = levelWhole
+		case off == 0:
+			level = levelBegin
+		case end == len(apdu):
+			level = levelEnd
 		}
-	}
-	if err != nil {
-		return nil, err
+		if rep, err = r.xfr(apdu[off:end], level); err != nil {
+			return nil, err
+		}
 	}
 	resp := append([]byte(nil), rep.Data...)
 	for rep.Param == 0x01 || rep.Param == 0x03 { // the response continues
@@ -152,7 +147,9 @@ func (r *Reader) transmitT0(apdu []byte) ([]byte, error) {
 
 // tpdu exchanges one TPDU in one XfrBlock.
 func (r *Reader) tpdu(t []byte) ([]byte, error) {
-	if len(t) > len(r.buf)-headerLen || len(t) > int(r.desc.MaxMessage)-headerLen {
+	// A TPDU is at most 261 bytes; r.buf holds MaxMessage bytes (capped only
+	// above 64 KiB), so the message size alone bounds it.
+	if len(t) > int(r.desc.MaxMessage)-headerLen {
 		return nil, fmt.Errorf("%s: a %d-byte TPDU exceeds the reader's message size", r.name, len(t))
 	}
 	rep, err := r.xfr(t, 0)

@@ -68,19 +68,28 @@ type Reader struct {
 // errors. Readers whose exchange level the driver lacks are refused with
 // an error wrapping ErrUnsupported.
 func NewReader(name string, tr Transport, d Descriptor) (*Reader, error) {
-	switch d.Level() {
-	case LevelCharacter:
-		return nil, fmt.Errorf("%w: %s works at character level; use it through pcscd (--card-reader pcsc:)", ErrUnsupported, name)
-	case LevelTPDU:
-		if d.Protocols&1 == 0 {
-			return nil, fmt.Errorf("%w: %s exchanges T=1 TPDUs, which keyunlock's direct CCID driver does not implement; use it through pcscd and libccid (--card-reader pcsc:)", ErrUnsupported, name)
-		}
+	if err := d.supported(name); err != nil {
+		return nil, err
 	}
 	max := int(d.MaxMessage)
 	if max > headerLen+65536+2 {
 		max = headerLen + 65536 + 2
 	}
 	return &Reader{name: name, tr: tr, desc: d, buf: make([]byte, max), Timeout: DefaultTimeout, MaxBusy: DefaultMaxBusy}, nil
+}
+
+// supported returns an error wrapping ErrUnsupported when the driver lacks
+// the reader's exchange level; name identifies the reader in it.
+func (d Descriptor) supported(name string) error {
+	switch d.Level() {
+	case LevelCharacter:
+		return fmt.Errorf("%w: %s works at character level; use it through pcscd (--card-reader pcsc:)", ErrUnsupported, name)
+	case LevelTPDU:
+		if d.Protocols&1 == 0 {
+			return fmt.Errorf("%w: %s exchanges T=1 TPDUs, which keyunlock's direct CCID driver does not implement; use it through pcscd and libccid (--card-reader pcsc:)", ErrUnsupported, name)
+		}
+	}
+	return nil
 }
 
 // Name identifies the reader.

@@ -167,6 +167,19 @@ func TestTPDUT0(t *testing.T) {
 	if len(m.apdus) != 0 {
 		t.Errorf("an extended APDU reached the card")
 	}
+
+	// A TPDU larger than the reader's messages is refused before sending.
+	small := tpduT0
+	small.MaxMessage = headerLen + 16
+	m = newModel(small, newT0Card())
+	r = openModel(t, m)
+	if _, err := r.Transmit(append([]byte{0x00, 0xEE, 0x00, 0x00, 0x20}, make([]byte, 0x20)...)); err == nil || !strings.Contains(err.Error(), "message size") {
+		t.Errorf("TPDU over the message size: %v", err)
+	}
+	if len(m.apdus) != 0 {
+		t.Errorf("a TPDU over the message size reached the card")
+	}
+	checkModel(t, m)
 }
 
 func TestStaleRepliesSkipped(t *testing.T) {

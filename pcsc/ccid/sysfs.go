@@ -89,9 +89,7 @@ func readInfo(dir, port string) Info {
 		i.Err = fmt.Errorf("%s: %w", i.Name(), err)
 		return i
 	}
-	if _, err := NewReader(i.Name(), nil, i.Desc); err != nil {
-		i.Err = err
-	}
+	i.Err = i.Desc.supported(i.Name())
 	return i
 }
 

@@ -72,9 +72,9 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 }
 
 // do is call with optional fast codecs: encode, when set, appends the call
-// and its NUL in place of encoding params with encoding/json; fast, when
+// and its NUL in place of encoding params with writeMessage; fast, when
 // set, decodes a reply into out and reports whether it could. Replies it
-// cannot decode (errors among them) take the encoding/json path.
+// cannot decode (errors among them) take the general JSON codec.
 func (c *Client) do(ctx context.Context, method string, params any, encode func([]byte) []byte, fast func([]byte) bool, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

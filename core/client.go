@@ -139,17 +139,11 @@ func (c *Client) do(ctx context.Context, method string, params any, encode func(
 		return fail(fmt.Errorf("malformed reply: %v", err))
 	}
 	defer wipeJSON(&rep)
-	var name string
-	var rparams *jsonValue
-	if err := rep.fields("reply", []string{"parameters", "error"}, func(f string, v *jsonValue) error {
-		if f == "error" {
-			return v.decodeString(f, &name)
-		}
-		rparams = v
-		return nil
-	}); err != nil {
+	var wire varlinkReplyWire
+	if err := rep.decodeStruct(&wire); err != nil {
 		return fail(fmt.Errorf("malformed reply: %v", err))
 	}
+	name, rparams := wire.name, wire.params
 	if name != "" {
 		var pm map[string]any
 		if rparams != nil {

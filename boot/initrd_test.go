@@ -18,6 +18,10 @@ const (
 	systemdCardInitrd = "systemd-card"
 	// shellCardInitrd is the shell flavour with a card configuration.
 	shellCardInitrd = "shell-card"
+	// systemdCardBare and shellCardBare are the card flavours' module
+	// lists without keyunlock: the baselines of TestDracutPayload.
+	systemdCardBare = "systemd-card-without-keyunlock"
+	shellCardBare   = "shell-card-without-keyunlock"
 )
 
 var dracutModules = map[string]string{
@@ -25,6 +29,8 @@ var dracutModules = map[string]string{
 	shellInitrd:       "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
 	shellCardInitrd:   "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
 	systemdCardInitrd: "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	systemdCardBare:   "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt",
+	shellCardBare:     "bash base fs-lib udev-rules rootfs-block dm crypt",
 }
 
 // buildInitrd builds (or reuses) a dracut initrd of the given flavour with
@@ -76,9 +82,12 @@ func buildInitrd(t testing.TB, tc *toolchain, kind, bin string, f *fixture) stri
 	// Old images of this flavour are stale now.
 	old, _ := filepath.Glob(filepath.Join(dir, kind+"-*.img"))
 	for _, o := range old {
-		if o != img && !strings.HasSuffix(o, ".tmp") {
+		// Only this flavour's: "systemd-*" also matches "systemd-card-*".
+		h := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(o), kind+"-"), ".img")
+		if o != img && len(h) == len(key) && !strings.Contains(h, "-") {
 			os.Remove(o)
 			os.Remove(o + ".log")
+			os.Remove(o + zstdSizeSuffix)
 		}
 	}
 	return img

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFilePrompterPrefetch: Prefetch reads the file once; Ask returns that
@@ -124,5 +126,42 @@ func TestDecryptMessagePrederives(t *testing.T) {
 	}
 	if len(pb3.secrets) != 0 {
 		t.Errorf("Prederive called with an interactive prompter")
+	}
+}
+
+// TestFilePrompterFIFO: a passphrase file that is a pipe is read up to the
+// first newline only, so a writer that keeps it open does not block Ask.
+func TestFilePrompterFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		w.Write([]byte("piped\n"))
+		<-done // keep the pipe open until Ask has returned
+		w.Close()
+	}()
+	defer close(done)
+	got := make(chan string, 1)
+	go func() {
+		s, err := NewFilePrompter(fifo).Ask(ctx, PromptRequest{})
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(s)
+	}()
+	select {
+	case s := <-got:
+		if s != "piped" {
+			t.Errorf("Ask on a FIFO: %q, want %q", s, "piped")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ask on a FIFO blocked past the first line")
 	}
 }

@@ -24,6 +24,10 @@ type FilePrompter struct {
 	mu   sync.Mutex
 	name string
 	open func() (io.ReadCloser, error)
+	// file is set for a file path: more than the first line may be read
+	// from a regular file, in one read instead of one per byte (not from
+	// a pipe, whose writer may wait after the line).
+	file bool
 	used bool
 	// fetched is set by Prefetch, which leaves the secret or the error
 	// for Ask.
@@ -37,6 +41,7 @@ func NewFilePrompter(path string) *FilePrompter {
 	return &FilePrompter{
 		name: "passphrase file " + path,
 		open: func() (io.ReadCloser, error) { return os.Open(path) },
+		file: true,
 	}
 }
 
@@ -86,6 +91,16 @@ func (p *FilePrompter) Prefetch(ctx context.Context) ([]byte, error) {
 	return bytes.Clone(p.secret), p.err
 }
 
+// isRegular reports whether r is a regular file.
+func isRegular(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
+}
+
 // dropFetched wipes a prefetched secret that Ask did not take; a later Ask
 // reads it again.
 func (p *FilePrompter) dropFetched() {
@@ -104,7 +119,19 @@ func (p *FilePrompter) read() ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", p.name, err)
 	}
 	defer f.Close()
-	secret, err := readLine(f, maxSecret)
+	var r io.Reader = f
+	if p.file && isRegular(f) {
+		// The first line, its newline and one byte more tell all that
+		// readLine needs to know.
+		buf := make([]byte, maxSecret+3)
+		defer Wipe(buf)
+		n, err := io.ReadFull(f, buf)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		r = bytes.NewReader(buf[:n])
+	}
+	secret, err := readLine(r, maxSecret)
 	if err != nil && !errors.Is(err, io.EOF) {
 		Wipe(secret)
 		return nil, fmt.Errorf("%s: %w", p.name, err)

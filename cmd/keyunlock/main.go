@@ -107,12 +107,10 @@ func runMain(ctx context.Context, env *cliEnv, args []string) int {
 // not locked and they print no hardening warning.
 var hardenQuietly = map[string]bool{"help": true, "-h": true, "--help": true, "version": true, "-version": true, "--version": true}
 
-// prewarmed lists the commands that read soft keys first thing: they start
-// softkeys.Prewarm on the other core while memory is being locked.
-var prewarmed = map[string]bool{"decrypt": true, "unlock": true}
-
 func main() {
-	if len(os.Args) > 1 && prewarmed[os.Args[1]] {
+	// A boot unlock reads soft keys first thing: build what checking them
+	// needs on the other core while memory is being locked.
+	if len(os.Args) > 1 && os.Args[1] == "decrypt" {
 		go softkeys.Prewarm()
 	}
 	// Keep secrets out of core dumps, debuggers and swap before anything is

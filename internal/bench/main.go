@@ -18,16 +18,13 @@ func main() {
 	bin := flag.String("bin", "bin/keyunlock", "the keyunlock `BINARY` to measure (make build)")
 	runs := flag.Int("runs", 10, "runs per tool and case")
 	smoke := flag.Bool("smoke", false, "quick check of the bench code: 1 run each, tiny sizes; checks the report has every part")
-	only := flag.String("only", "", "run one part and print it instead of writing the report: `daemon` (part 5)")
+	only := flag.String("only", "", "run one `PART` and print it instead of writing the report: daemon (part 5), footprint (part 3), kdf (the S2K and Argon2 rows of part 1)")
 	flag.Parse()
 	var err error
-	switch *only {
-	case "":
+	if *only == "" {
 		err = run(*out, *chart, *bin, *runs, *smoke)
-	case "daemon":
-		err = runDaemonOnly(*bin, *smoke)
-	default:
-		err = fmt.Errorf("-only %q: the parts that run alone are: daemon", *only)
+	} else {
+		err = runOnly(*only, *bin, *smoke)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

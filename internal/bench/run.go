@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -84,6 +85,9 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 		r.binSize = st.Size()
 	}
 	writeSoft(r, soft, base, runs)
+	if err := writeKDF(r, set, soft, smoke); err != nil {
+		return fmt.Errorf("key derivation: %v", err)
+	}
 	writeRSS(r, soft, base)
 	fmt.Fprintf(os.Stderr, "bench: %s\n", time.Since(start).Round(time.Millisecond))
 	if err := writeFootprint(r, bin, smoke); err != nil {
@@ -145,14 +149,33 @@ func run(out, chart, bin string, runs int, smoke bool) error {
 	return nil
 }
 
-// runDaemonOnly runs part 5 alone and prints it with its targets.
-func runDaemonOnly(bin string, smoke bool) error {
+// onlyParts are the parts -only runs alone.
+var onlyParts = map[string]func(r *report, bin string, smoke bool) error{
+	"daemon": func(r *report, bin string, smoke bool) error { return writeDaemon(r, loadFixtures(), bin, smoke) },
+	"footprint": func(r *report, bin string, smoke bool) error {
+		return writeFootprint(r, bin, smoke)
+	},
+	"kdf": func(r *report, bin string, smoke bool) error { return writeKDF(r, loadFixtures(), nil, smoke) },
+}
+
+// runOnly runs one part alone and prints it with its targets.
+func runOnly(part, bin string, smoke bool) error {
+	write, ok := onlyParts[part]
+	if !ok {
+		var names []string
+		for n := range onlyParts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("-only %q: the parts that run alone are: %s", part, strings.Join(names, ", "))
+	}
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%v (run make build first)", err)
 	}
+	smokeMode = smoke
 	r := &report{}
-	if err := writeDaemon(r, loadFixtures(), bin, smoke); err != nil {
-		return fmt.Errorf("daemon: %v", err)
+	if err := write(r, bin, smoke); err != nil {
+		return fmt.Errorf("%s: %v", part, err)
 	}
 	for _, t := range r.targets {
 		m := "met"

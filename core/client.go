@@ -72,9 +72,9 @@ func (c *Client) call(ctx context.Context, method string, params, out any) error
 }
 
 // do is call with optional fast codecs: encode, when set, appends the call
-// and its NUL in place of encoding params with encoding/json; fast, when
+// and its NUL in place of encoding params with writeMessage; fast, when
 // set, decodes a reply into out and reports whether it could. Replies it
-// cannot decode (errors among them) take the encoding/json path.
+// cannot decode (errors among them) take the general JSON codec.
 func (c *Client) do(ctx context.Context, method string, params any, encode func([]byte) []byte, fast func([]byte) bool, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -139,17 +139,11 @@ func (c *Client) do(ctx context.Context, method string, params any, encode func(
 		return fail(fmt.Errorf("malformed reply: %v", err))
 	}
 	defer wipeJSON(&rep)
-	var name string
-	var rparams *jsonValue
-	if err := rep.fields("reply", []string{"parameters", "error"}, func(f string, v *jsonValue) error {
-		if f == "error" {
-			return v.decodeString(f, &name)
-		}
-		rparams = v
-		return nil
-	}); err != nil {
+	var wire varlinkReplyWire
+	if err := rep.decodeStruct(&wire); err != nil {
 		return fail(fmt.Errorf("malformed reply: %v", err))
 	}
+	name, rparams := wire.name, wire.params
 	if name != "" {
 		var pm map[string]any
 		if rparams != nil {

@@ -473,33 +473,6 @@ func nameIs(member, field string) bool {
 	return i == len(field)
 }
 
-// jsonFields decodes the members of an object into fields: set is called
-// with the field's name and value for each member that names one (the last
-// of repeated members wins, as each overwrites the previous). A null or
-// a non-object leaves the fields alone; a non-object is a type error.
-func (v *jsonValue) fields(typ string, names []string, set func(field string, v *jsonValue) error) error {
-	switch v.kind {
-	case jsonNull:
-		return nil
-	case jsonObject:
-	default:
-		return &jsonTypeError{value: kindName[v.kind], typ: typ}
-	}
-	var first error
-	for i := range v.members {
-		m := &v.members[i]
-		for _, f := range names {
-			if nameIs(m.name, f) {
-				if err := set(f, &m.value); err != nil && first == nil {
-					first = err
-				}
-				break
-			}
-		}
-	}
-	return first
-}
-
 func (v *jsonValue) typeError(field, typ string) error {
 	val := kindName[v.kind]
 	if v.kind == jsonNumber {
@@ -573,32 +546,6 @@ func (v *jsonValue) decodeBytes(field string, dst *[]byte) error {
 		return nil
 	}
 	return v.typeError(field, "[]uint8")
-}
-
-// decodeSlice sets *dst to an array's elements decoded by elem; null sets
-// it to nil.
-func decodeSlice[T any](v *jsonValue, field, typ string, dst *[]T, elem func(*jsonValue, *T) error) error {
-	switch v.kind {
-	case jsonNull:
-		*dst = nil
-		return nil
-	case jsonArray:
-	default:
-		return v.typeError(field, typ)
-	}
-	out := make([]T, len(v.elems))
-	var first error
-	for i := range v.elems {
-		if err := elem(&v.elems[i], &out[i]); err != nil && first == nil {
-			first = err
-		}
-	}
-	*dst = out
-	return first
-}
-
-func (v *jsonValue) decodeStrings(field string, dst *[]string) error {
-	return decodeSlice(v, field, "[]string", dst, func(e *jsonValue, s *string) error { return e.decodeString(field, s) })
 }
 
 // decodeAny decodes v as encoding/json does into an empty interface: nil,

@@ -392,8 +392,8 @@ func (s *Server) handle(ctx context.Context, peer PeerCred, msg []byte) (*varlin
 	return s.handleJSON(ctx, peer, msg)
 }
 
-// handleJSON is handle with encoding/json: the reference decoding of any
-// call.
+// handleJSON is handle with the general JSON codec (json.go): the
+// reference decoding of any call.
 func (s *Server) handleJSON(ctx context.Context, peer PeerCred, msg []byte) (*varlinkReply, bool) {
 	var call varlinkCall
 	if err := unmarshalJSON(msg, &call); err != nil {

@@ -2,18 +2,121 @@ package core
 
 import "fmt"
 
-// The varlink messages' types on the JSON codec of json.go: each is
-// written and read member by member, with the names, order and omitempty
-// rules of its struct tags (the tags document the wire format and let the
-// tests compare with encoding/json).
+// The varlink messages' types on the JSON codec of json.go. Each struct
+// lists its members once (jsonFields: name, pointer to the Go field,
+// omitempty) with the names, order and omitempty rules of its struct tags,
+// and one writer and one reader walk those lists. The tags document the
+// wire format and let the tests compare with encoding/json.
 
 // rawJSON is the undecoded text of a JSON value, such as a call's
 // parameters.
 type rawJSON []byte
 
-// value appends v. It knows the types of the protocol and the values
-// encoding/json decodes into an interface (for error parameters relayed
-// from elsewhere).
+// jsonField is one member of a protocol struct. ptr points to the Go
+// field: *string, *bool, *int, *int64, *[]byte, *[]string, *[][]byte,
+// *any, *rawJSON, **jsonValue (the value itself, undecoded), *KeyInfo,
+// *[]KeyInfo or *[]Candidate.
+type jsonField struct {
+	name      string
+	ptr       any
+	omitEmpty bool
+}
+
+// jsonStruct is a protocol struct, by pointer.
+type jsonStruct interface {
+	jsonFields() []jsonField
+}
+
+func (c *varlinkCall) jsonFields() []jsonField {
+	return []jsonField{{"method", &c.Method, false}, {"parameters", &c.Parameters, true},
+		{"oneway", &c.Oneway, true}, {"more", &c.More, true}, {"upgrade", &c.Upgrade, true}}
+}
+
+func (c *varlinkCall2) jsonFields() []jsonField {
+	return []jsonField{{"method", &c.Method, false}, {"parameters", &c.Parameters, false}}
+}
+
+func (r *varlinkReply) jsonFields() []jsonField {
+	return []jsonField{{"parameters", &r.Parameters, false}, {"continues", &r.Continues, true}, {"error", &r.Error, true}}
+}
+
+// varlinkReplyWire is a reply as the client reads it: the error name and
+// the parameters, decoded later according to the error or the call.
+type varlinkReplyWire struct {
+	params *jsonValue
+	name   string
+}
+
+func (r *varlinkReplyWire) jsonFields() []jsonField {
+	return []jsonField{{"parameters", &r.params, false}, {"error", &r.name, false}}
+}
+
+func (k *KeyInfo) jsonFields() []jsonField {
+	return []jsonField{{"fingerprint", &k.Fingerprint, false}, {"keyid", &k.KeyID, false},
+		{"algorithm", &k.Algorithm, false}, {"capabilities", &k.Capabilities, false},
+		{"source", &k.Source, false}, {"lock", &k.Lock, false}, {"locked", &k.Locked, false},
+		{"available", &k.Available, false}, {"reason", &k.Reason, true}, {"tries_left", &k.TriesLeft, false},
+		{"primary", &k.PrimaryFpr, true}, {"uid", &k.UserID, true}}
+}
+
+func (c *Candidate) jsonFields() []jsonField {
+	return []jsonField{{"key", &c.Key, false}, {"reason", &c.Reason, false}}
+}
+
+func (r *vlListKeysReply) jsonFields() []jsonField {
+	return []jsonField{{"keys", &r.Keys, false}, {"problem", &r.Problem, true}}
+}
+
+func (a *vlUnlockArgs) jsonFields() []jsonField {
+	return []jsonField{{"key", &a.Key, true}, {"secret", &a.Secret, false}, {"force", &a.Force, true}}
+}
+
+func (a *vlLockArgs) jsonFields() []jsonField { return []jsonField{{"key", &a.Key, true}} }
+
+func (a *vlDecryptArgs) jsonFields() []jsonField { return []jsonField{{"pkesks", &a.PKESKs, false}} }
+
+func (r *vlDecryptReply) jsonFields() []jsonField {
+	return []jsonField{{"index", &r.Index, false}, {"fingerprint", &r.Fingerprint, false},
+		{"source", &r.Source, false}, {"algorithm", &r.Algorithm, false}, {"session_key", &r.SessionKey, false}}
+}
+
+func (a *vlDecryptMessageArgs) jsonFields() []jsonField {
+	return []jsonField{{"message", &a.Message, false}}
+}
+
+func (r *vlDecryptMessageReply) jsonFields() []jsonField {
+	return []jsonField{{"plaintext", &r.Plaintext, false}, {"filename", &r.FileName, true},
+		{"index", &r.Index, false}, {"fingerprint", &r.Fingerprint, false}, {"source", &r.Source, false}}
+}
+
+func (s *DaemonStatus) jsonFields() []jsonField {
+	return []jsonField{{"version", &s.Version, false}, {"pid", &s.PID, false},
+		{"uptime_seconds", &s.UptimeSeconds, false}, {"keys", &s.Keys, false}, {"unlocked", &s.Unlocked, false},
+		{"connections", &s.Connections, false}, {"cache_ttl_seconds", &s.CacheTTLSeconds, false},
+		{"key_provider", &s.KeyProvider, false}, {"initrd", &s.Initrd, false}}
+}
+
+func (r *vlGetInfoReply) jsonFields() []jsonField {
+	return []jsonField{{"vendor", &r.Vendor, false}, {"product", &r.Product, false},
+		{"version", &r.Version, false}, {"url", &r.URL, false}, {"interfaces", &r.Interfaces, false}}
+}
+
+func (a *vlGetInterfaceDescriptionArgs) jsonFields() []jsonField {
+	return []jsonField{{"interface", &a.Interface, false}}
+}
+
+func (r *vlGetInterfaceDescriptionReply) jsonFields() []jsonField {
+	return []jsonField{{"description", &r.Description, false}}
+}
+
+func (e *wireError) jsonFields() []jsonField {
+	return []jsonField{{"message", &e.Message, false}, {"parameter", &e.Parameter, false},
+		{"recipients", &e.Recipients, false}, {"candidates", &e.Candidates, false}, {"last_try", &e.LastTry, false}}
+}
+
+// value appends v: a protocol struct (by value or pointer), or a value of
+// the kinds encoding/json decodes into an interface (for error parameters
+// relayed from elsewhere).
 func (w *jsonWriter) value(v any) error {
 	switch x := v.(type) {
 	case nil:
@@ -51,101 +154,130 @@ func (w *jsonWriter) value(v any) error {
 		return w.anyMap(x)
 	case struct{}:
 		w.b = append(w.b, "{}"...)
-	case KeyInfo:
-		w.keyInfo(&x)
 	case []KeyInfo:
-		writeSlice(w, x, (*jsonWriter).keyInfo)
-	case Candidate:
-		w.candidate(&x)
+		return w.field(&x)
 	case []Candidate:
-		writeSlice(w, x, (*jsonWriter).candidate)
+		return w.field(&x)
+	case jsonStruct:
+		if reflectNil(x) {
+			w.b = append(w.b, "null"...)
+			return nil
+		}
+		return w.structValue(x)
+	// Protocol structs passed by value.
 	case varlinkReply:
-		return w.reply(&x)
-	case *varlinkReply:
-		if x == nil {
-			return w.value(nil)
-		}
-		return w.reply(x)
+		return w.structValue(&x)
 	case varlinkCall2:
-		o := w.object()
-		o.field("method").string(x.Method)
-		if err := o.field("parameters").value(x.Parameters); err != nil {
-			return err
-		}
-		o.end()
+		return w.structValue(&x)
+	case KeyInfo:
+		return w.structValue(&x)
+	case Candidate:
+		return w.structValue(&x)
 	case vlListKeysReply:
-		o := w.object()
-		writeSlice(o.field("keys"), x.Keys, (*jsonWriter).keyInfo)
-		if x.Problem != "" {
-			o.field("problem").string(x.Problem)
-		}
-		o.end()
+		return w.structValue(&x)
 	case vlUnlockArgs:
-		o := w.object()
-		if x.Key != "" {
-			o.field("key").string(x.Key)
-		}
-		o.field("secret").bytes(x.Secret)
-		if x.Force {
-			o.field("force").bool(true)
-		}
-		o.end()
+		return w.structValue(&x)
 	case vlLockArgs:
-		o := w.object()
-		if x.Key != "" {
-			o.field("key").string(x.Key)
-		}
-		o.end()
+		return w.structValue(&x)
 	case vlDecryptArgs:
-		o := w.object()
-		writeSlice(o.field("pkesks"), x.PKESKs, func(w *jsonWriter, b *[]byte) { w.bytes(*b) })
-		o.end()
+		return w.structValue(&x)
 	case vlDecryptReply:
-		w.decryptReply(&x)
-	case *vlDecryptReply:
-		if x == nil {
-			return w.value(nil)
-		}
-		w.decryptReply(x)
+		return w.structValue(&x)
 	case vlDecryptMessageArgs:
-		o := w.object()
-		o.field("message").bytes(x.Message)
-		o.end()
+		return w.structValue(&x)
 	case vlDecryptMessageReply:
-		o := w.object()
-		o.field("plaintext").bytes(x.Plaintext)
-		if x.FileName != "" {
-			o.field("filename").string(x.FileName)
-		}
-		o.field("index").int(int64(x.Index))
-		o.field("fingerprint").string(x.Fingerprint)
-		o.field("source").string(x.Source)
-		o.end()
+		return w.structValue(&x)
 	case DaemonStatus:
-		w.status(&x)
-	case *DaemonStatus:
-		if x == nil {
-			return w.value(nil)
-		}
-		w.status(x)
+		return w.structValue(&x)
 	case vlGetInfoReply:
-		o := w.object()
-		o.field("vendor").string(x.Vendor)
-		o.field("product").string(x.Product)
-		o.field("version").string(x.Version)
-		o.field("url").string(x.URL)
-		o.field("interfaces").strings(x.Interfaces)
-		o.end()
+		return w.structValue(&x)
 	case vlGetInterfaceDescriptionArgs:
-		o := w.object()
-		o.field("interface").string(x.Interface)
-		o.end()
+		return w.structValue(&x)
 	case vlGetInterfaceDescriptionReply:
-		o := w.object()
-		o.field("description").string(x.Description)
-		o.end()
+		return w.structValue(&x)
 	default:
 		return fmt.Errorf("varlink: cannot encode a %T", v)
+	}
+	return nil
+}
+
+// reflectNil reports whether s is a nil pointer (a typed nil in the
+// interface).
+func reflectNil(s jsonStruct) bool {
+	switch x := s.(type) {
+	case *varlinkReply:
+		return x == nil
+	case *vlDecryptReply:
+		return x == nil
+	case *DaemonStatus:
+		return x == nil
+	}
+	return false
+}
+
+func (w *jsonWriter) structValue(s jsonStruct) error {
+	o := w.object()
+	for _, f := range s.jsonFields() {
+		if f.omitEmpty && emptyField(f.ptr) {
+			continue
+		}
+		if err := o.field(f.name).field(f.ptr); err != nil {
+			return err
+		}
+	}
+	o.end()
+	return nil
+}
+
+// emptyField reports whether encoding/json's omitempty leaves the field
+// out.
+func emptyField(p any) bool {
+	switch x := p.(type) {
+	case *string:
+		return *x == ""
+	case *bool:
+		return !*x
+	case *[]byte:
+		return len(*x) == 0
+	case *rawJSON:
+		return len(*x) == 0
+	}
+	return false
+}
+
+// field appends the Go field p points to (see jsonField).
+func (w *jsonWriter) field(p any) error {
+	switch x := p.(type) {
+	case *string:
+		w.string(*x)
+	case *bool:
+		w.bool(*x)
+	case *int:
+		w.int(int64(*x))
+	case *int64:
+		w.int(*x)
+	case *[]byte:
+		w.bytes(*x)
+	case *[]string:
+		w.strings(*x)
+	case *any:
+		return w.value(*x)
+	case *rawJSON:
+		if *x == nil {
+			w.b = append(w.b, "null"...)
+		} else {
+			w.b = append(w.b, *x...)
+		}
+	case *KeyInfo:
+		return w.structValue(x)
+	case *[][]byte:
+		writeSlice(w, *x, func(w *jsonWriter, b *[]byte) { w.bytes(*b) })
+	case *[]KeyInfo:
+		writeSlice(w, *x, func(w *jsonWriter, k *KeyInfo) { w.structValue(k) })
+	case *[]Candidate:
+		writeSlice(w, *x, func(w *jsonWriter, c *Candidate) { w.structValue(c) })
+	default:
+		return fmt.Errorf("varlink: cannot encode a %T", p)
 	}
 	return nil
 }
@@ -166,75 +298,6 @@ func writeSlice[T any](w *jsonWriter, s []T, elem func(*jsonWriter, *T)) {
 	w.b = append(w.b, ']')
 }
 
-func (w *jsonWriter) reply(r *varlinkReply) error {
-	o := w.object()
-	if err := o.field("parameters").value(r.Parameters); err != nil {
-		return err
-	}
-	if r.Continues {
-		o.field("continues").bool(true)
-	}
-	if r.Error != "" {
-		o.field("error").string(r.Error)
-	}
-	o.end()
-	return nil
-}
-
-func (w *jsonWriter) keyInfo(k *KeyInfo) {
-	o := w.object()
-	o.field("fingerprint").string(k.Fingerprint)
-	o.field("keyid").string(k.KeyID)
-	o.field("algorithm").string(k.Algorithm)
-	o.field("capabilities").strings(k.Capabilities)
-	o.field("source").string(k.Source)
-	o.field("lock").string(k.Lock)
-	o.field("locked").bool(k.Locked)
-	o.field("available").bool(k.Available)
-	if k.Reason != "" {
-		o.field("reason").string(k.Reason)
-	}
-	o.field("tries_left").int(int64(k.TriesLeft))
-	if k.PrimaryFpr != "" {
-		o.field("primary").string(k.PrimaryFpr)
-	}
-	if k.UserID != "" {
-		o.field("uid").string(k.UserID)
-	}
-	o.end()
-}
-
-func (w *jsonWriter) candidate(c *Candidate) {
-	o := w.object()
-	o.field("key").keyInfo(&c.Key)
-	o.field("reason").string(c.Reason)
-	o.end()
-}
-
-func (w *jsonWriter) decryptReply(r *vlDecryptReply) {
-	o := w.object()
-	o.field("index").int(int64(r.Index))
-	o.field("fingerprint").string(r.Fingerprint)
-	o.field("source").string(r.Source)
-	o.field("algorithm").int(int64(r.Algorithm))
-	o.field("session_key").bytes(r.SessionKey)
-	o.end()
-}
-
-func (w *jsonWriter) status(s *DaemonStatus) {
-	o := w.object()
-	o.field("version").string(s.Version)
-	o.field("pid").int(int64(s.PID))
-	o.field("uptime_seconds").int(s.UptimeSeconds)
-	o.field("keys").int(int64(s.Keys))
-	o.field("unlocked").int(int64(s.Unlocked))
-	o.field("connections").int(int64(s.Connections))
-	o.field("cache_ttl_seconds").int(s.CacheTTLSeconds)
-	o.field("key_provider").bool(s.KeyProvider)
-	o.field("initrd").bool(s.Initrd)
-	o.end()
-}
-
 // marshalJSON returns v's JSON encoding.
 func marshalJSON(v any) ([]byte, error) {
 	var w jsonWriter
@@ -242,9 +305,9 @@ func marshalJSON(v any) ([]byte, error) {
 	return w.b, err
 }
 
-// unmarshalJSON decodes the JSON text b into v, a pointer to one of the
-// protocol's types, as encoding/json would: a syntax error decodes
-// nothing; a type mismatch is returned after the rest is decoded.
+// unmarshalJSON decodes the JSON text b into v, a pointer to a protocol
+// struct or a map[string]any, as encoding/json would: a syntax error
+// decodes nothing; a type mismatch is returned after the rest is decoded.
 func unmarshalJSON(b []byte, v any) error {
 	p, err := parseJSON(b)
 	if err != nil {
@@ -254,143 +317,12 @@ func unmarshalJSON(b []byte, v any) error {
 	return p.decode(v)
 }
 
-// decode decodes v into out, a pointer to one of the protocol's types.
+// decode decodes v into out, a pointer to a protocol struct or a
+// map[string]any.
 func (v *jsonValue) decode(out any) error {
 	switch x := out.(type) {
-	case *varlinkCall:
-		return v.fields("varlinkCall", []string{"method", "parameters", "oneway", "more", "upgrade"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "method":
-				return m.decodeString(f, &x.Method)
-			case "parameters":
-				x.Parameters = m.raw
-			case "oneway":
-				return m.decodeBool(f, &x.Oneway)
-			case "more":
-				return m.decodeBool(f, &x.More)
-			case "upgrade":
-				return m.decodeBool(f, &x.Upgrade)
-			}
-			return nil
-		})
-	case *vlGetInterfaceDescriptionArgs:
-		return v.fields("vlGetInterfaceDescriptionArgs", []string{"interface"}, func(f string, m *jsonValue) error {
-			return m.decodeString(f, &x.Interface)
-		})
-	case *vlUnlockArgs:
-		return v.fields("vlUnlockArgs", []string{"key", "secret", "force"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "key":
-				return m.decodeString(f, &x.Key)
-			case "secret":
-				Wipe(x.Secret) // a repeated member
-				return m.decodeBytes(f, &x.Secret)
-			}
-			return m.decodeBool(f, &x.Force)
-		})
-	case *vlLockArgs:
-		return v.fields("vlLockArgs", []string{"key"}, func(f string, m *jsonValue) error {
-			return m.decodeString(f, &x.Key)
-		})
-	case *vlDecryptArgs:
-		return v.fields("vlDecryptArgs", []string{"pkesks"}, func(f string, m *jsonValue) error {
-			return decodeSlice(m, f, "[][]uint8", &x.PKESKs, func(e *jsonValue, b *[]byte) error { return e.decodeBytes(f, b) })
-		})
-	case *vlDecryptMessageArgs:
-		return v.fields("vlDecryptMessageArgs", []string{"message"}, func(f string, m *jsonValue) error {
-			return m.decodeBytes(f, &x.Message)
-		})
-	case *vlDecryptReply:
-		return v.fields("vlDecryptReply", []string{"index", "fingerprint", "source", "algorithm", "session_key"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "index":
-				return m.decodeIntInto(f, &x.Index)
-			case "fingerprint":
-				return m.decodeString(f, &x.Fingerprint)
-			case "source":
-				return m.decodeString(f, &x.Source)
-			case "algorithm":
-				return m.decodeIntInto(f, &x.Algorithm)
-			}
-			Wipe(x.SessionKey)
-			return m.decodeBytes(f, &x.SessionKey)
-		})
-	case *vlDecryptMessageReply:
-		return v.fields("vlDecryptMessageReply", []string{"plaintext", "filename", "index", "fingerprint", "source"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "plaintext":
-				Wipe(x.Plaintext)
-				return m.decodeBytes(f, &x.Plaintext)
-			case "filename":
-				return m.decodeString(f, &x.FileName)
-			case "index":
-				return m.decodeIntInto(f, &x.Index)
-			case "fingerprint":
-				return m.decodeString(f, &x.Fingerprint)
-			}
-			return m.decodeString(f, &x.Source)
-		})
-	case *vlListKeysReply:
-		return v.fields("vlListKeysReply", []string{"keys", "problem"}, func(f string, m *jsonValue) error {
-			if f == "problem" {
-				return m.decodeString(f, &x.Problem)
-			}
-			return decodeSlice(m, f, "[]core.KeyInfo", &x.Keys, (*jsonValue).decodeKeyInfo)
-		})
-	case *DaemonStatus:
-		return v.fields("DaemonStatus", []string{"version", "pid", "uptime_seconds", "keys", "unlocked", "connections", "cache_ttl_seconds", "key_provider", "initrd"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "version":
-				return m.decodeString(f, &x.Version)
-			case "pid":
-				return m.decodeIntInto(f, &x.PID)
-			case "uptime_seconds":
-				return m.decodeInt(f, &x.UptimeSeconds)
-			case "keys":
-				return m.decodeIntInto(f, &x.Keys)
-			case "unlocked":
-				return m.decodeIntInto(f, &x.Unlocked)
-			case "connections":
-				return m.decodeIntInto(f, &x.Connections)
-			case "cache_ttl_seconds":
-				return m.decodeInt(f, &x.CacheTTLSeconds)
-			case "key_provider":
-				return m.decodeBool(f, &x.KeyProvider)
-			}
-			return m.decodeBool(f, &x.Initrd)
-		})
-	case *vlGetInfoReply:
-		return v.fields("vlGetInfoReply", []string{"vendor", "product", "version", "url", "interfaces"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "vendor":
-				return m.decodeString(f, &x.Vendor)
-			case "product":
-				return m.decodeString(f, &x.Product)
-			case "version":
-				return m.decodeString(f, &x.Version)
-			case "url":
-				return m.decodeString(f, &x.URL)
-			}
-			return m.decodeStrings(f, &x.Interfaces)
-		})
-	case *vlGetInterfaceDescriptionReply:
-		return v.fields("vlGetInterfaceDescriptionReply", []string{"description"}, func(f string, m *jsonValue) error {
-			return m.decodeString(f, &x.Description)
-		})
-	case *wireError:
-		return v.fields("wireError", []string{"message", "parameter", "recipients", "candidates", "last_try"}, func(f string, m *jsonValue) error {
-			switch f {
-			case "message":
-				return m.decodeString(f, &x.Message)
-			case "parameter":
-				return m.decodeString(f, &x.Parameter)
-			case "recipients":
-				return m.decodeStrings(f, &x.Recipients)
-			case "candidates":
-				return decodeSlice(m, f, "[]core.Candidate", &x.Candidates, (*jsonValue).decodeCandidate)
-			}
-			return m.decodeBool(f, &x.LastTry)
-		})
+	case jsonStruct:
+		return v.decodeStruct(x)
 	case *map[string]any:
 		m, err := v.decodeMap()
 		if m != nil || v.kind == jsonNull {
@@ -401,41 +333,90 @@ func (v *jsonValue) decode(out any) error {
 	return fmt.Errorf("varlink: cannot decode into a %T", out)
 }
 
-func (v *jsonValue) decodeKeyInfo(k *KeyInfo) error {
-	return v.fields("core.KeyInfo", []string{"fingerprint", "keyid", "algorithm", "capabilities", "source", "lock", "locked", "available", "reason", "tries_left", "primary", "uid"}, func(f string, m *jsonValue) error {
-		switch f {
-		case "fingerprint":
-			return m.decodeString(f, &k.Fingerprint)
-		case "keyid":
-			return m.decodeString(f, &k.KeyID)
-		case "algorithm":
-			return m.decodeString(f, &k.Algorithm)
-		case "capabilities":
-			return m.decodeStrings(f, &k.Capabilities)
-		case "source":
-			return m.decodeString(f, &k.Source)
-		case "lock":
-			return m.decodeString(f, &k.Lock)
-		case "locked":
-			return m.decodeBool(f, &k.Locked)
-		case "available":
-			return m.decodeBool(f, &k.Available)
-		case "reason":
-			return m.decodeString(f, &k.Reason)
-		case "tries_left":
-			return m.decodeIntInto(f, &k.TriesLeft)
-		case "primary":
-			return m.decodeString(f, &k.PrimaryFpr)
+// decodeStruct decodes an object's members into the fields they name (the
+// last of repeated members wins, as each overwrites the previous). A null
+// leaves the fields alone; a non-object is a type error.
+func (v *jsonValue) decodeStruct(s jsonStruct) error {
+	switch v.kind {
+	case jsonNull:
+		return nil
+	case jsonObject:
+	default:
+		return v.typeError("", "object")
+	}
+	fields := s.jsonFields()
+	var first error
+	for i := range v.members {
+		m := &v.members[i]
+		for _, f := range fields {
+			if nameIs(m.name, f.name) {
+				if err := m.value.decodeField(f.name, f.ptr); err != nil && first == nil {
+					first = err
+				}
+				break
+			}
 		}
-		return m.decodeString(f, &k.UserID)
-	})
+	}
+	return first
 }
 
-func (v *jsonValue) decodeCandidate(c *Candidate) error {
-	return v.fields("core.Candidate", []string{"key", "reason"}, func(f string, m *jsonValue) error {
-		if f == "key" {
-			return m.decodeKeyInfo(&c.Key)
+// decodeField decodes v into the Go field p points to (see jsonField).
+func (v *jsonValue) decodeField(name string, p any) error {
+	switch x := p.(type) {
+	case *string:
+		return v.decodeString(name, x)
+	case *bool:
+		return v.decodeBool(name, x)
+	case *int:
+		return v.decodeIntInto(name, x)
+	case *int64:
+		return v.decodeInt(name, x)
+	case *[]byte:
+		Wipe(*x) // a repeated member: the previous value may be a secret
+		return v.decodeBytes(name, x)
+	case *[]string:
+		return decodeSlice(v, name, x)
+	case *rawJSON:
+		*x = rawJSON(v.raw)
+	case **jsonValue:
+		*x = v
+	case *KeyInfo:
+		return v.decodeStruct(x)
+	case *[][]byte:
+		return decodeSlice(v, name, x)
+	case *[]KeyInfo:
+		return decodeSlice(v, name, x)
+	case *[]Candidate:
+		return decodeSlice(v, name, x)
+	default:
+		return fmt.Errorf("varlink: cannot decode into a %T", p)
+	}
+	return nil
+}
+
+// decodeSlice sets *dst to an array's elements; null sets it to nil.
+func decodeSlice[T any](v *jsonValue, name string, dst *[]T) error {
+	switch v.kind {
+	case jsonNull:
+		*dst = nil
+		return nil
+	case jsonArray:
+	default:
+		return v.typeError(name, "array")
+	}
+	out := make([]T, len(v.elems))
+	var first error
+	for i := range v.elems {
+		var err error
+		if s, ok := any(&out[i]).(jsonStruct); ok {
+			err = v.elems[i].decodeStruct(s)
+		} else {
+			err = v.elems[i].decodeField(name, &out[i])
 		}
-		return m.decodeString(f, &c.Reason)
-	})
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	*dst = out
+	return first
 }

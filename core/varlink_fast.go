@@ -7,15 +7,15 @@ import (
 )
 
 // The daemon's hot call is io.keyunlock.Keystore.Decrypt: a few hundred
-// bytes each way, answered in well under a millisecond. Going through
-// encoding/json's reflection for it costs about as much CPU as the rest of
-// the round trip, so the call and its reply have hand-written codecs here.
+// bytes each way, answered in well under a millisecond. Going through a
+// general JSON decoder for it costs about as much CPU as the rest of the
+// round trip, so the call and its reply have hand-written codecs here.
 // They handle only the plain shape that keyunlock itself sends (no escapes,
 // no unknown or repeated members, ASCII strings) and report false for
-// anything else; the caller then takes the encoding/json path, which stays
-// the one authority on what a message means and on every error reply.
-// FuzzFastDecryptCall and FuzzFastDecryptReply hold the two to the same
-// result.
+// anything else; the caller then takes the general codec (json.go, held to
+// encoding/json by its tests), which stays the one authority on what a
+// message means and on every error reply. FuzzFastDecryptCall and
+// FuzzFastDecryptReply hold the fast codecs to encoding/json.
 
 const decryptMethod = VarlinkInterface + ".Decrypt"
 

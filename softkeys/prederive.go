@@ -6,11 +6,13 @@ import (
 	"sync"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/s2k"
 )
 
 // maxPrederive bounds the derivations one Prederive starts: a message to
 // several keys of the same file (or an anonymous recipient, which matches
-// every key) must not start more work than the cores that run it.
+// every key) must not start more work than the cores that run it. With
+// Argon2 only one is started.
 const maxPrederive = 2
 
 var _ core.Prederiver = (*Backend)(nil)
@@ -63,8 +65,16 @@ func (b *Backend) Prederive(ctx context.Context, pkesks []*core.PKESK, secret []
 			}
 		}
 	}
+	n := min(len(locked), maxPrederive)
+	for _, k := range locked {
+		if k.prot.s2k.Mode == s2k.Argon2 {
+			// Each Argon2 derivation holds its memory (up to 2 GiB)
+			// while it runs: never two at once where one was before.
+			n = min(n, 1)
+		}
+	}
 	var started []*Key
-	for _, k := range locked[:min(len(locked), maxPrederive)] {
+	for _, k := range locked[:n] {
 		if k.prederive(secret) {
 			started = append(started, k)
 		}

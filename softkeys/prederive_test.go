@@ -2,6 +2,7 @@ package softkeys
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/keyunlock/keyunlock/core"
@@ -181,5 +182,37 @@ func TestPrederiveNotWhenReady(t *testing.T) {
 		if want := map[bool]int{false: 2, true: 0}[unlockSub]; started != want {
 			t.Errorf("subkey unlocked %v: %d derivations started, want %d", unlockSub, started, want)
 		}
+	}
+}
+
+// TestPrederiveOneArgon2: two files with the same Argon2-protected key, an
+// anonymous PKESK naming both: only one derivation is started, so that
+// Argon2's memory is never held twice at once.
+func TestPrederiveOneArgon2(t *testing.T) {
+	fk := fixtures.Load(t).Key(t, "gocrypto-v6-x25519")
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range []string{"a.key", "b.key"} {
+		p := filepath.Join(dir, n)
+		copyFile(t, fk.KeyFile, p)
+		paths = append(paths, p)
+	}
+	b, err := New(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := []*core.PKESK{{Algo: pkesks(t, readMessage(t, fk.Messages[0]))[0].Algo}}
+	release := b.Prederive(ctx, anon, []byte(fk.Passphrase))
+	defer release()
+	started := 0
+	for _, f := range b.Files() {
+		for _, k := range f.SoftKeys() {
+			if k.pre != nil {
+				started++
+			}
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d Argon2 derivations started, want 1", started)
 	}
 }

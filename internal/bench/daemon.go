@@ -332,14 +332,19 @@ func writeDaemonReport(r *report, key string, dur time.Duration, rounds int, lev
 	sys := srv.sys + cli.sys - in.sys
 	r.check("daemon ≥ 70% of the in-process rate (16 clients)", frac >= 0.7, fmt.Sprintf("%.0f%%", 100*frac),
 		fmt.Sprintf("%.0f points under. With both cores busy the rate is the inverse of the CPU a call costs: %s µs in the daemon plus %s µs in the clients, against %s µs in-process. "+
-			"70%% allows the round trip to add %s µs; it adds %s µs: %s µs of system time (the socket reads and writes of both processes and the wake-ups between them), "+
-			"%s µs of the clients' user time and %s µs of the daemon's user time beyond the decryption (the varlink codecs, parsing the PKESKs, the Go scheduler; the garbage collector was under 1%% in a profile). "+
+			"70%% allows the round trip to add %s µs; it adds %s µs: %s µs of system time, "+
+			"%s µs of the clients' user time and %s µs of the daemon's user time beyond the decryption. "+
+			"Counted per call with perf stat: the daemon makes three system calls (the read of the request, a read that finds nothing and parks the goroutine, the send of the reply) and waits in epoll about once in six calls; "+
+			"the clients make the same three and wait in epoll 0.5 to 0.9 times: between replies their process often has nothing to run, so most replies wake a sleeping thread of it from another CPU, the dearest part of the system time on this virtual machine. "+
+			"In profiles the Go scheduler parking and waking the goroutines (and, in the clients' idle process, looking for work before it sleeps) is the largest part of that user time; the varlink codecs take about 1 µs per call on both sides, the garbage collector under 1%%. "+
+			"Tried and dropped: a thread blocked in read per connection (the runtime hands each blocked thread's P to another: daemon CPU per call 85 → 120 µs), GOMAXPROCS 1, 3 or 4 for the daemon (1 halves its decryption capacity, 3 and 4 changed nothing measurable), "+
+			"and socket reads and writes as raw system calls, which the runtime does not note (5 µs less daemon CPU per call, but on a loaded machine p99 rose from 10 to 16 ms and the rate fell: a descheduled thread's P was no longer handed to another thread). "+
 			"That cost is the same whatever the key, so a faster decryption lowers this ratio while raising both rates (X25519 through circl instead of crypto/ecdh took a call from about 83 to 56 µs of CPU)",
 			100*(0.7-frac), us(srv.total()), us(cli.total()), us(in.total()), us(time.Duration(float64(in.total())*(1/0.7-1))), us(over), us(sys), us(cli.user), us(srv.user-in.user)))
 	little := time.Duration(float64(last.d.clients) / last.d.rate * float64(time.Second))
 	r.check("daemon p99 < 2 ms (16 clients)", last.d.p99 < 2*time.Millisecond, ms(last.d.p99)+" ms",
 		fmt.Sprintf("%s ms over. With both cores busy a call mostly waits its turn: 16 calls in flight at %.0f calls/s make %s ms on average (p50 %s ms), so the latency follows the CPU each call costs; "+
-			"p99 is %.1f× p50, the spread of that queue over two cores that the daemon's threads share with the clients', whose threads the kernel schedules in turns (turning the daemon's garbage collector off, GOGC=off, left p99 unchanged in an A/B run, so GC pauses are not the cause)",
+			"p99 is %.1f× p50, the spread of that queue over two cores that the daemon's threads share with the clients', whose threads the kernel schedules in turns (turning the daemon's garbage collector off, GOGC=off, left p99 unchanged in an A/B run, so GC pauses are not the cause; GOMAXPROCS 3 or 4 for the daemon left it unchanged too)",
 			ms(last.d.p99-2*time.Millisecond), last.d.rate, ms(little), ms(last.d.p50), float64(last.d.p99)/float64(last.d.p50)))
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/keyunlock/keyunlock/internal/fixtures"
 	"github.com/keyunlock/keyunlock/internal/pgppacket"
 	"github.com/keyunlock/keyunlock/internal/s2k"
+	"golang.org/x/sys/unix"
 )
 
 // s2kSpeedMin is the iterated S2K's least throughput as a fraction of the
@@ -42,12 +43,12 @@ const s2kPropertyTests = "^(TestIteratedMatchesGoCrypto|TestMaxCount)$"
 // hash and Argon2 with the v6 key's lanes against one lane, and checks
 // both targets.
 func writeKDF(r *report, set *fixtures.Set, soft []*softResult, smoke bool) error {
-	rounds, count := 7, s2k.MaxCount
+	rounds, count := 11, s2k.MaxCount
 	if smoke {
 		rounds, count = 1, 1<<20
 	}
 	r.printf("### Key derivation against the hardware\n\n")
-	r.printf("In the bench process, interleaved, best of %d: internal/s2k's iterated S2K (count %d, one output block, "+
+	r.printf("In the bench process, interleaved, best of %d in the thread's CPU time (a busy machine only ever makes a run slower): internal/s2k's iterated S2K (count %d, one output block, "+
 		"`s2k.IteratedKey`) against the same hash from the standard library writing the same number of bytes from one buffer "+
 		"(the hash's speed on this CPU, with its SHA extensions where Go uses them). Met when the S2K reaches %.0f %% of the raw hash for every hash "+
 		"and internal/s2k's property tests against go-crypto (`go test -run '%s' ./internal/s2k`: 300 random hashes, salts, passphrases, counts "+
@@ -59,22 +60,27 @@ func writeKDF(r *report, set *fixtures.Set, soft []*softResult, smoke bool) erro
 	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA512} {
 		var bestS2K, bestRaw time.Duration
 		out := make([]byte, h.Size())
+		// One output block: IteratedKey hashes in the calling goroutine,
+		// locked to this thread, whose CPU clock other processes on a busy
+		// machine do not advance.
+		runtime.LockOSThread()
 		for i := 0; i < rounds; i++ {
-			t0 := time.Now()
+			t0 := threadCPU()
 			s2k.IteratedKey(out, h.New, pass, salt, count)
-			d := time.Since(t0)
+			d := threadCPU() - t0
 			if i == 0 || d < bestS2K {
 				bestS2K = d
 			}
-			t0 = time.Now()
+			t0 = threadCPU()
 			hh := h.New()
 			hh.Write(buf)
 			hh.Sum(out[:0])
-			d = time.Since(t0)
+			d = threadCPU() - t0
 			if i == 0 || d < bestRaw {
 				bestRaw = d
 			}
 		}
+		runtime.UnlockOSThread()
 		frac := float64(bestRaw) / float64(bestS2K)
 		r.printf("| %v | %.0f | %.0f | %.3f |\n", h, float64(count)/bestRaw.Seconds()/1e6, float64(count)/bestS2K.Seconds()/1e6, frac)
 		if frac < worst {
@@ -111,7 +117,7 @@ func writeArgon2(r *report, set *fixtures.Set, soft []*softResult, smoke bool) e
 	if err != nil {
 		return fmt.Errorf("%s: %v", fk.KeyFile, err)
 	}
-	rounds := 5
+	rounds := 9
 	if smoke {
 		rounds = 1
 	}
@@ -119,7 +125,6 @@ func writeArgon2(r *report, set *fixtures.Set, soft []*softResult, smoke bool) e
 	want := min(int(p.Parallelism), cpus, runtime.GOMAXPROCS(0))
 	one := *p
 	one.Parallelism = 1
-	type timing struct{ wall, cpu time.Duration }
 	derive := func(q *s2k.Params) (timing, error) {
 		out := make([]byte, 32)
 		runtime.GC()
@@ -162,8 +167,20 @@ func writeArgon2(r *report, set *fixtures.Set, soft []*softResult, smoke bool) e
 	}
 	r.check(fmt.Sprintf("Argon2 uses every core the parameters allow (speed-up over one lane ≥ %.0f %% of min(lanes, CPUs))", 100*argon2ScaleMin),
 		speedup >= argon2ScaleMin*float64(want), fmt.Sprintf("%.2f× with %d lanes on %d CPUs", speedup, p.Parallelism, cpus),
-		fmt.Sprintf("%.2f× where %d× is possible: the lanes did not run side by side (CPU ÷ wall %.2f)", speedup, want, float64(bestN.cpu)/float64(bestN.wall)))
+		argon2Why(speedup, want, bestN, bestOne))
 	return nil
+}
+
+// timing is one run's wall and CPU time.
+type timing struct{ wall, cpu time.Duration }
+
+// argon2Why explains a missed Argon2 target from the measured times.
+func argon2Why(speedup float64, want int, lanes, one timing) string {
+	why := fmt.Sprintf("%.2f× where %d× is possible; CPU ÷ wall %.2f with the lanes", speedup, want, float64(lanes.cpu)/float64(lanes.wall))
+	if busy := float64(one.cpu) / float64(one.wall); busy < 0.9 {
+		return why + fmt.Sprintf(", but even one lane got only %.2f of a CPU: the machine was busy, rerun on a quiet one", busy)
+	}
+	return why + ": the lanes did not run side by side"
 }
 
 // argon2Params reads the Argon2 S2K specifier of the first v6 secret key
@@ -207,6 +224,13 @@ func argon2Params(path string) (*s2k.Params, error) {
 		return p, p.Check()
 	}
 	return nil, fmt.Errorf("no v6 secret key protected with Argon2")
+}
+
+// threadCPU is the calling thread's CPU time so far.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
 }
 
 // cpuTime is this process's user and system time so far.

@@ -94,7 +94,7 @@ func writeSoft(r *report, soft []*softResult, base *series, runs int) {
 		case "gpg-cv25519", "gpg-rsa3072":
 			med := k.walls().med
 			r.check("soft-key unlock ≤ 50 ms median ("+res.c.label+")", med <= 50*time.Millisecond, ms(med)+" ms",
-				fmt.Sprintf("%.0f%% over (min %s ms, CPU %s ms). A process that reads no key (`keyunlock version`) already takes %s ms; the rest is the unlock, mostly the S2K: 65 MiB of SHA-1, about 43 ms of CPU at the hash's speed (BenchmarkIterated in part 6). The S2K starts as soon as the key file, the message and the passphrase file are read (about 1 ms into the process), and the key file's self-signatures are checked beside it on the other core, so what remains on the path is process start, that reading, the S2K and what follows it%s", 100*(float64(med)/float64(50*time.Millisecond)-1), ms(k.walls().min), ms(k.cpus().med), ms(base.walls().med), publicKeyStep(res.c.key)))
+				fmt.Sprintf("%.0f%% over (min %s ms, CPU %s ms). A process that reads no key (`keyunlock version`) already takes %s ms; the rest is the unlock, mostly the S2K: 65 MiB of SHA-1, about 43 ms of CPU at the hash's speed (BenchmarkIterated in part 6). The S2K starts as soon as the key file, the message and the passphrase file are read (about 1 ms after main starts, once memory is locked), and the key file's self-signatures are checked beside it on the other core, so what remains on the path is process start, that reading, the S2K and what follows it%s", 100*(float64(med)/float64(50*time.Millisecond)-1), ms(k.walls().min), ms(k.cpus().med), ms(base.walls().med), publicKeyStep(res.c.key)))
 			if g != nil {
 				rt := ratio(k, g)
 				r.check("≤ 0.25× gpg at equal work ("+res.c.label+")", rt <= 0.25, fmt.Sprintf("%.2f×", rt),

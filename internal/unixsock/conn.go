@@ -1,12 +1,8 @@
 package unixsock
 
 import (
-	"io"
 	"os"
-	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,122 +11,28 @@ import (
 // concurrent use as net.Conn's are: one reader and one writer at a time,
 // and Close or a deadline from any goroutine.
 //
-// Read and Write make their system calls without telling the Go scheduler
-// (RawSyscall) and leave the waiting to the runtime poller: on a
-// non-blocking socket read and sendto never sleep, whereas a thread that
-// the kernel deschedules inside a call noted as a system call (the peer it
-// just woke may take its CPU) has its P taken away by the runtime's
-// monitor thread (sysmon), which then polls every 20 µs, and handed to
-// another thread that it wakes: on a request/response connection under
-// load both happened on a good share of the calls.
+// Reads and writes go through os.File, so the runtime notes them as system
+// calls and hands the P of a thread that the kernel deschedules inside one
+// to another thread. Raw system calls avoided the wake-ups of that
+// hand-off (about 5 µs of daemon CPU per Decrypt call) but, on a loaded
+// machine, left the goroutines queued on such a P waiting for their
+// thread: p99 at 16 clients went from 10 to 16 ms and the rate fell.
 type Conn struct {
-	f      *os.File
-	rc     syscall.RawConn // of f, kept: SyscallConn allocates
-	rd, wr rawOp           // the one Read and the one Write in progress
-}
-
-// rawOp is a read or write on the RawConn with its state kept between
-// calls, so that an operation allocates nothing; mu serialises the
-// operations of one direction, as os.File does.
-type rawOp struct {
-	mu   sync.Mutex
-	b    []byte
-	n    int
-	err  syscall.Errno
-	call func(fd uintptr) bool // the bound read or write method
-}
-
-// read reads into b; false asks the poller to wait for readability.
-func (o *rawOp) read(fd uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&o.b[0])), uintptr(len(o.b)))
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case 0:
-			o.n = int(r)
-		}
-		o.err = e
-		return true
-	}
-}
-
-// write writes b from o.n on; false asks the poller to wait for
-// writability.
-func (o *rawOp) write(fd uintptr) bool {
-	for o.n < len(o.b) {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&o.b[o.n])), uintptr(len(o.b)-o.n), unix.MSG_NOSIGNAL, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case 0:
-			o.n += int(r)
-			continue
-		}
-		o.err = e
-		return true
-	}
-	return true
+	f *os.File
 }
 
 // newConn wraps a connected non-blocking descriptor; name labels errors.
 func newConn(fd int, name string) *Conn {
-	return fileConn(os.NewFile(uintptr(fd), "unix "+name))
-}
-
-// fileConn wraps f, a connected non-blocking socket.
-func fileConn(f *os.File) *Conn {
-	c := &Conn{f: f}
-	c.rc, _ = f.SyscallConn() // fails only for a nil f
-	c.rd.call = c.rd.read
-	c.wr.call = c.wr.write
-	return c
+	return &Conn{f: os.NewFile(uintptr(fd), "unix "+name)}
 }
 
 // Read reads what the peer sent: io.EOF once it closed its end or shut
 // down its write side.
-func (c *Conn) Read(b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, err := c.do(c.rc.Read, &c.rd, b, "read")
-	if err == nil && n == 0 {
-		return 0, io.EOF
-	}
-	return n, err
-}
+func (c *Conn) Read(b []byte) (int, error) { return c.f.Read(b) }
 
 // Write writes all of b unless an error (a deadline, a closed peer:
-// syscall.EPIPE, without SIGPIPE) stops it.
-func (c *Conn) Write(b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	return c.do(c.rc.Write, &c.wr, b, "write")
-}
-
-// do runs o on b through wait (the RawConn's Read or Write, which parks
-// the goroutine until the socket is ready) and reports errors as os.File
-// does: an *os.PathError naming the operation and the socket.
-func (c *Conn) do(wait func(func(uintptr) bool) error, o *rawOp, b []byte, what string) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.b, o.n, o.err = b, 0, 0
-	err := pollErr(wait(o.call))
-	n := o.n
-	if err == nil && o.err != 0 {
-		err = o.err
-	}
-	o.b = nil
-	if err != nil {
-		return n, &os.PathError{Op: what, Path: c.f.Name(), Err: err}
-	}
-	return n, nil
-}
+// syscall.EPIPE) stops it.
+func (c *Conn) Write(b []byte) (int, error) { return c.f.Write(b) }
 
 // Close closes the socket, unblocking a Read or Write in progress.
 func (c *Conn) Close() error { return c.f.Close() }

@@ -120,7 +120,7 @@ func dial(done <-chan struct{}, name string, deadline time.Time) (*Conn, error) 
 	if !deadline.IsZero() {
 		f.SetWriteDeadline(time.Time{})
 	}
-	return fileConn(f), nil
+	return &Conn{f: f}, nil
 }
 
 // unwrapErrno returns the errno inside an *os.SyscallError, or err.

@@ -17,13 +17,14 @@ type Prederiver interface {
 	Prederive(ctx context.Context, pkesks []*PKESK, secret []byte) (release func())
 }
 
-// SecretPrefetcher is implemented by a Prompter whose secret comes without
-// asking anyone (a passphrase file or file descriptor), so that it can be
-// read before the key it is for is known.
+// SecretPrefetcher is implemented by a Prompter whose secret may come
+// without asking anyone or waiting (a passphrase in a regular file), so
+// that it can be read before the key it is for is known.
 type SecretPrefetcher interface {
 	// Prefetch reads the secret that the next Ask returns and returns a
 	// copy, which the caller wipes. Ask then returns the same secret (or
-	// the same error) without reading again.
+	// the same error) without reading again. When the secret cannot be had
+	// without waiting, Prefetch returns an error and reads nothing.
 	Prefetch(ctx context.Context) ([]byte, error)
 }
 

@@ -38,11 +38,21 @@ func TestFilePrompterPrefetch(t *testing.T) {
 		t.Errorf("Prefetch after Ask: %v", err)
 	}
 
+	// A missing file is left for Ask, which says why.
 	missing := NewFilePrompter(filepath.Join(dir, "missing"))
 	_, perr := missing.Prefetch(ctx)
 	_, aerr := missing.Ask(ctx, PromptRequest{})
-	if perr == nil || aerr == nil || perr.Error() != aerr.Error() || !strings.Contains(aerr.Error(), "missing") {
+	if perr == nil || aerr == nil || !strings.Contains(aerr.Error(), "no such file") {
 		t.Errorf("missing file: Prefetch %v, Ask %v", perr, aerr)
+	}
+	// An error reading a regular file is kept for Ask.
+	long := filepath.Join(dir, "long")
+	os.WriteFile(long, []byte(strings.Repeat("x", maxSecret+1)), 0o600)
+	lp := NewFilePrompter(long)
+	_, perr = lp.Prefetch(ctx)
+	_, aerr = lp.Ask(ctx, PromptRequest{})
+	if perr == nil || aerr == nil || perr.Error() != aerr.Error() || !strings.Contains(aerr.Error(), "longer than") {
+		t.Errorf("long line: Prefetch %v, Ask %v", perr, aerr)
 	}
 
 	// A prefetched secret nobody asked for is dropped; Ask reads anew.
@@ -163,5 +173,66 @@ func TestFilePrompterFIFO(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Ask on a FIFO blocked past the first line")
+	}
+}
+
+// TestPrefetchOnlyRegularFiles: a passphrase from a pipe (a FIFO path or a
+// file descriptor) is not prefetched, nor consumed: Ask still reads it.
+func TestPrefetchOnlyRegularFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	fp := NewFilePrompter(fifo)
+	if s, err := fp.Prefetch(ctx); err == nil || s != nil {
+		t.Fatalf("Prefetch on a FIFO: %q, %v; want an error", s, err)
+	}
+	go func() {
+		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			w.Write([]byte("later\n"))
+			w.Close()
+		}
+	}()
+	if got, err := fp.Ask(ctx, PromptRequest{}); err != nil || string(got) != "later" {
+		t.Errorf("Ask on a FIFO after Prefetch: %q, %v", got, err)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fd, err := syscall.Dup(int(r.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdp := NewFDPrompter(fd)
+	if s, err := fdp.Prefetch(ctx); err == nil || s != nil {
+		t.Fatalf("Prefetch on a pipe fd: %q, %v; want an error", s, err)
+	}
+	w.Write([]byte("piped\n"))
+	w.Close()
+	if got, err := fdp.Ask(ctx, PromptRequest{}); err != nil || string(got) != "piped" {
+		t.Errorf("Ask on a pipe fd after Prefetch: %q, %v", got, err)
+	}
+
+	// A regular file on a descriptor is prefetched.
+	pass := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pass, []byte("onfd\n"), 0o600)
+	f, err := os.Open(pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd2, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdr := NewFDPrompter(fd2)
+	if s, err := fdr.Prefetch(ctx); err != nil || string(s) != "onfd" {
+		t.Errorf("Prefetch on a file fd: %q, %v", s, err)
+	}
+	if got, err := fdr.Ask(ctx, PromptRequest{}); err != nil || string(got) != "onfd" {
+		t.Errorf("Ask on a file fd after Prefetch: %q, %v", got, err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxSecret bounds a passphrase or PIN line.
@@ -24,6 +26,9 @@ type FilePrompter struct {
 	mu   sync.Mutex
 	name string
 	open func() (io.ReadCloser, error)
+	// regular reports whether the secret comes from a regular file, which
+	// Prefetch may read without waiting for anyone.
+	regular func() bool
 	// file is set for a file path: more than the first line may be read
 	// from a regular file, in one read instead of one per byte (not from
 	// a pipe, whose writer may wait after the line).
@@ -41,6 +46,10 @@ func NewFilePrompter(path string) *FilePrompter {
 	return &FilePrompter{
 		name: "passphrase file " + path,
 		open: func() (io.ReadCloser, error) { return os.Open(path) },
+		regular: func() bool {
+			st, err := os.Stat(path)
+			return err == nil && st.Mode().IsRegular()
+		},
 		file: true,
 	}
 }
@@ -56,6 +65,10 @@ func NewFDPrompter(fd int) *FilePrompter {
 				return nil, fmt.Errorf("fd %d is not open", fd)
 			}
 			return f, nil
+		},
+		regular: func() bool {
+			var st unix.Stat_t
+			return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
 		},
 	}
 }
@@ -76,13 +89,22 @@ func (p *FilePrompter) Ask(ctx context.Context, req PromptRequest) ([]byte, erro
 	return p.read()
 }
 
-// Prefetch reads the secret now and returns a copy (see SecretPrefetcher).
-// After Ask it returns the error Ask would.
+// errNotRegular is returned by Prefetch for a secret that does not come
+// from a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// Prefetch reads the secret now and returns a copy (see SecretPrefetcher),
+// but only from a regular file: a pipe or terminal may not have the line
+// yet, and the secret may not even be needed (an unprotected key), so it
+// is left for Ask. After Ask it returns the error Ask would.
 func (p *FilePrompter) Prefetch(ctx context.Context) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.used {
 		return nil, fmt.Errorf("%w: %s was tried", ErrNoMoreSecrets, p.name)
+	}
+	if !p.fetched && (p.regular == nil || !p.regular()) {
+		return nil, fmt.Errorf("%s: %w", p.name, errNotRegular)
 	}
 	if !p.fetched {
 		p.fetched = true

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,6 +50,45 @@ func TestNoHeavyDependencies(t *testing.T) {
 	for d := range deps {
 		if strings.HasPrefix(d, "github.com/cloudflare/circl/sign/") || strings.HasPrefix(d, "github.com/cloudflare/circl/kem/") {
 			t.Errorf("the keyunlock binary imports %s", d)
+		}
+	}
+}
+
+// heavySymbols are functions that must not be linked although their
+// packages are: circl's KeyGen (fixed-base tables and formulas, in X448's
+// case about 60 kB of unrolled assembly) only served checks that multiply
+// the base point, which softkeys and internal/pgp do with Shared.
+var heavySymbols = []string{
+	"github.com/cloudflare/circl/dh/x25519.KeyGen",
+	"github.com/cloudflare/circl/dh/x448.KeyGen",
+}
+
+func TestNoHeavySymbols(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyunlock")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, s := range syms {
+		have[s.Name] = true
+	}
+	if !have["github.com/cloudflare/circl/dh/x448.Shared"] || !have["main.main"] {
+		t.Fatalf("the symbol table of %s misses functions keyunlock surely links (%d symbols)", bin, len(syms))
+	}
+	for _, s := range heavySymbols {
+		if have[s] {
+			t.Errorf("the keyunlock binary links %s (find the caller with: go build -ldflags=-dumpdep ./cmd/keyunlock 2>&1 | grep '%s')", s, s)
 		}
 	}
 }

@@ -27,11 +27,12 @@ import (
 // own overhead (feeding the hash, the salt‖passphrase buffer).
 const s2kSpeedMin = 0.95
 
-// argon2ScaleMin is the least fraction of min(lanes, CPUs) the Argon2
-// speed-up (one lane's wall time over the key's lanes' wall time, same
-// passes and memory) must reach for "uses every core the parameters allow".
-// Argon2 synchronises its lanes four times per pass, so a perfect 2× is
-// not expected; a KDF running its lanes one after the other gets 1×.
+// argon2ScaleMin is the least fraction of min(lanes, CPUs) that the
+// process's CPU time over wall time must reach while Argon2 runs with the
+// key's lanes, for "uses every core the parameters allow": a KDF running its
+// lanes one after the other gets 1. (The speed-up over one lane is reported
+// too, but it also measures the memory system: Argon2 is bound by memory
+// bandwidth and shared cache, which two lanes contend for.)
 const argon2ScaleMin = 0.8
 
 // s2kPropertyTests are internal/s2k's tests that compare its iterated S2K
@@ -191,27 +192,29 @@ func writeArgon2(r *report, set *fixtures.Set, soft []*softResult, smoke bool) e
 		}
 	}
 	r.printf("For the machine's own parallelism in the same moments: SHA-256 over 16 MiB on %d goroutines at once ran %.2f× faster than the same hashing on one. "+
-		"Met when the Argon2 speed-up reaches %.0f %% of min(lanes, CPUs) = %d.\n\n", want, machine, 100*argon2ScaleMin, want)
+		"Met when CPU ÷ wall with the key's lanes reaches %.0f %% of min(lanes, CPUs) = %d, i.e. that many cores busy for the whole derivation; "+
+		"the speed-up over one lane also depends on the memory system, which the lanes share.\n\n", want, machine, 100*argon2ScaleMin, want)
 	if smoke {
 		return nil
 	}
-	r.check(fmt.Sprintf("Argon2 uses every core the parameters allow (speed-up over one lane ≥ %.0f %% of min(lanes, CPUs))", 100*argon2ScaleMin),
-		speedup >= argon2ScaleMin*float64(want), fmt.Sprintf("%.2f× with %d lanes on %d CPUs", speedup, p.Parallelism, cpus),
-		argon2Why(speedup, want, machine, bestN))
+	busy := float64(bestN.cpu) / float64(bestN.wall)
+	r.check(fmt.Sprintf("Argon2 uses every core the parameters allow (CPU ÷ wall ≥ %.0f %% of min(lanes, CPUs))", 100*argon2ScaleMin),
+		busy >= argon2ScaleMin*float64(want), fmt.Sprintf("%.2f cores busy with %d lanes on %d CPUs (%.2f× faster than one lane)", busy, p.Parallelism, cpus, speedup),
+		argon2Why(busy, want, machine))
 	return nil
 }
 
 // timing is one run's wall and CPU time.
 type timing struct{ wall, cpu time.Duration }
 
-// argon2Why explains a missed Argon2 target from the measured times and
+// argon2Why explains a missed Argon2 target from the cores it kept busy and
 // the parallelism plain hashing got in the same moments.
-func argon2Why(speedup float64, want int, machine float64, lanes timing) string {
-	why := fmt.Sprintf("%.2f× where %d× is possible; CPU ÷ wall %.2f with the lanes", speedup, want, float64(lanes.cpu)/float64(lanes.wall))
+func argon2Why(busy float64, want int, machine float64) string {
+	why := fmt.Sprintf("%.2f cores busy where %d are allowed", busy, want)
 	if machine < argon2ScaleMin*float64(want) {
 		return why + fmt.Sprintf(", but plain hashing on %d goroutines in the same moments was only %.2f× faster than on one: the machine's cores were busy, rerun on a quiet one", want, machine)
 	}
-	return why + fmt.Sprintf(" while plain hashing on %d goroutines ran %.2f× faster: the lanes did not run side by side", want, machine)
+	return why + fmt.Sprintf(" while plain hashing on %d goroutines ran %.2f× faster than on one: the lanes did not run side by side", want, machine)
 }
 
 // argon2Params reads the Argon2 S2K specifier of the first v6 secret key

@@ -52,8 +52,10 @@ vet:
 	CGO_ENABLED=0 $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# unit and boot-test run the binary make build made (KEYUNLOCK_TEST_BIN), not
+# a plain go build: the shipped build flags are tested.
 unit: build
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/boot$$')
+	KEYUNLOCK_TEST_BIN=$(abspath $(BIN)) CGO_ENABLED=0 $(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/boot$$')
 
 # The differential test of pcsc/ against libpcsclite (github.com/ebfe/scard,
 # cgo, libpcsclite-dev): the only cgo build, test-only.
@@ -103,7 +105,7 @@ clean:
 # Boot tests: real initrds (dracut, mkinitcpio hook) booted in QEMU. Kernel,
 # dracut and built images are cached in .cache/boot.
 boot-test: build
-	CGO_ENABLED=0 $(GO) test -count=1 -timeout 40m -v ./boot/
+	KEYUNLOCK_TEST_BIN=$(abspath $(BIN)) CGO_ENABLED=0 $(GO) test -count=1 -timeout 40m -v ./boot/
 
 # Where each initrd generator looks for its parts.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
 // passphrase protects the test's soft secret key.
@@ -36,18 +38,18 @@ type fixture struct {
 	DataMarker string
 }
 
-// binary builds the static keyunlock binary into the cache and returns its
-// path; $KEYUNLOCK_BOOT_BIN names a prebuilt binary to test instead.
+// binary returns the keyunlock binary to boot: $KEYUNLOCK_TEST_BIN (make
+// boot-test sets it to the binary make build made, the one that ships), or
+// a static build of the source into the cache.
 func binary(t testing.TB) string {
 	t.Helper()
-	if b := os.Getenv("KEYUNLOCK_BOOT_BIN"); b != "" {
-		return b
-	}
-	out := filepath.Join(cacheDir(t), "keyunlock")
 	start := time.Now()
-	run(t, repoRoot(t), []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/keyunlock")
-	t.Logf("keyunlock built in %s", since(start))
-	return out
+	bin, err := testenv.Binary(filepath.Join(repoRoot(t), "cmd", "keyunlock"), filepath.Join(cacheDir(t), "keyunlock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("keyunlock binary %s (%s)", bin, since(start))
+	return bin
 }
 
 // hasCommand reports whether the keyunlock binary implements a subcommand.

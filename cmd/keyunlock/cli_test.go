@@ -21,7 +21,8 @@ import (
 	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
-// keyunlockBin is the real binary, built once by TestMain.
+// keyunlockBin is the real binary: $KEYUNLOCK_TEST_BIN (make's build) or
+// one built by TestMain.
 var keyunlockBin string
 
 func TestMain(m *testing.M) {
@@ -30,11 +31,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	keyunlockBin = filepath.Join(dir, "keyunlock")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", keyunlockBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building keyunlock: %v\n%s", err, out)
+	keyunlockBin, err = testenv.Binary(".", filepath.Join(dir, "keyunlock"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "keyunlock binary: %v\n", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -145,7 +145,7 @@ func measurePayload(bin string) (*payloadFigures, error) {
 	f.Close()
 	defer os.Remove(f.Name())
 	cmd := exec.Command("go", "test", "-count=1", "-timeout", "60m", "-v", "-run", payloadTest, "./boot")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "KEYUNLOCK_TEST_STRICT=1", "KEYUNLOCK_BOOT_BIN="+abs, "KEYUNLOCK_PAYLOAD_JSON="+f.Name())
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "KEYUNLOCK_TEST_STRICT=1", "KEYUNLOCK_TEST_BIN="+abs, "KEYUNLOCK_PAYLOAD_JSON="+f.Name())
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	fmt.Fprintf(os.Stderr, "bench: footprint: go test -run '%s' ./boot (builds four dracut images; zstd -19 takes about a minute per image)\n", payloadTest)
 	if err := cmd.Run(); err != nil {

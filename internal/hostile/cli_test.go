@@ -23,6 +23,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/s2k"
 
 	"github.com/keyunlock/keyunlock/core"
+	"github.com/keyunlock/keyunlock/internal/testenv"
 )
 
 var (
@@ -40,7 +41,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// keyunlockBin builds the real binary once, as CI ships it.
+// keyunlockBin returns the real binary, as CI ships it: $KEYUNLOCK_TEST_BIN
+// (make's build) or one built once here.
 func keyunlockBin(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -48,12 +50,7 @@ func keyunlockBin(t *testing.T) string {
 		if binErr != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "keyunlock")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "../../cmd/keyunlock")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binPath, binErr = testenv.Binary("../../cmd/keyunlock", filepath.Join(binDir, "keyunlock"))
 	})
 	if binErr != nil {
 		t.Fatal(binErr)

@@ -22,15 +22,38 @@ const (
 	// lists without keyunlock: the baselines of TestDracutPayload.
 	systemdCardBare = "systemd-card-without-keyunlock"
 	shellCardBare   = "shell-card-without-keyunlock"
+	// systemdCardKbd and systemdCardKbdBare are the systemd card flavour
+	// with and without keyunlock on an image that supports USB keyboards
+	// (usbKeyboardDrivers), as dracut's default images do.
+	systemdCardKbd     = "systemd-card-usbkbd"
+	systemdCardKbdBare = "systemd-card-usbkbd-without-keyunlock"
 )
 
+// usbKeyboardDrivers are the USB host controller and HID drivers that
+// dracut's kernel-modules module (part of its default module set) puts in
+// every image that is not host-only, and in host-only ones on machines with
+// a USB keyboard: the baseline a real initrd already has.
+const usbKeyboardDrivers = "ehci-hcd ehci-pci ohci-hcd ohci-pci uhci-hcd xhci-hcd xhci-pci usbhid hid_generic"
+
+// dracutDrivers returns the drivers every boot image gets, plus the USB
+// keyboard set for the flavours that model a default image.
+func dracutDrivers(kind string) string {
+	d := "virtio_blk virtio_pci ext4 dm_crypt"
+	if kind == systemdCardKbd || kind == systemdCardKbdBare {
+		d += " " + usbKeyboardDrivers
+	}
+	return d
+}
+
 var dracutModules = map[string]string{
-	systemdInitrd:     "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
-	shellInitrd:       "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
-	shellCardInitrd:   "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
-	systemdCardInitrd: "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
-	systemdCardBare:   "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt",
-	shellCardBare:     "bash base fs-lib udev-rules rootfs-block dm crypt",
+	systemdInitrd:      "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	shellInitrd:        "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	shellCardInitrd:    "bash base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	systemdCardInitrd:  "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	systemdCardBare:    "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt",
+	systemdCardKbd:     "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt keyunlock",
+	systemdCardKbdBare: "bash systemd systemd-initrd systemd-udevd systemd-ask-password dracut-systemd base fs-lib udev-rules rootfs-block dm crypt",
+	shellCardBare:      "bash base fs-lib udev-rules rootfs-block dm crypt",
 }
 
 // buildInitrd builds (or reuses) a dracut initrd of the given flavour with
@@ -39,7 +62,7 @@ func buildInitrd(t testing.TB, tc *toolchain, kind, bin string, f *fixture) stri
 	t.Helper()
 	repo := repoRoot(t)
 	unitDir := filepath.Join(repo, "systemd")
-	key := hashInputs(t, tc.Key, kind, dracutModules[kind], bin, filepath.Join(repo, "dracut"), unitDir, f.ConfDir)
+	key := hashInputs(t, tc.Key, kind, dracutModules[kind], dracutDrivers(kind), bin, filepath.Join(repo, "dracut"), unitDir, f.ConfDir)
 	dir := filepath.Join(cacheDir(t), "initrd")
 	os.MkdirAll(dir, 0o755)
 	img := filepath.Join(dir, kind+"-"+key+".img")
@@ -67,7 +90,7 @@ func buildInitrd(t testing.TB, tc *toolchain, kind, bin string, f *fixture) stri
 		"--no-hostonly", "--no-compress", "--kver", tc.KVer,
 		"--kmoddir", filepath.Join(tc.KernelRoot, "lib", "modules", tc.KVer),
 		"-m", dracutModules[kind],
-		"--add-drivers", "virtio_blk virtio_pci ext4 dm_crypt",
+		"--add-drivers", dracutDrivers(kind),
 		"--tmpdir", filepath.Join(w, "tmp"), "--force", tmp)
 	os.WriteFile(img+".log", []byte(out), 0o644)
 	if err != nil {

@@ -148,15 +148,20 @@ type jsonParser struct {
 
 func (p *jsonParser) fail(msg string) error { return &jsonSyntaxError{msg: msg, off: p.i} }
 
-func (p *jsonParser) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
+func (p *jsonParser) space() { p.i = skipJSONSpace(p.b, p.i) }
+
+// skipJSONSpace returns the index of the first byte at or after i in b that
+// is not JSON white space (len(b) if none is).
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			p.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 func (p *jsonParser) unexpected(where string) error {

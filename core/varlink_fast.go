@@ -25,16 +25,7 @@ type jsonScan struct {
 	i int
 }
 
-func (s *jsonScan) skipSpace() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *jsonScan) skipSpace() { s.i = skipJSONSpace(s.b, s.i) }
 
 // next skips white space and consumes c if it comes next.
 func (s *jsonScan) next(c byte) bool {

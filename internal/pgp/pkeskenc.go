@@ -294,15 +294,22 @@ func x25519Wrap(rand io.Reader, peer, key []byte) (eph, wrapped []byte, err erro
 		return nil, nil, err
 	}
 	defer clear(shared)
+	wrapped, err = hkdfWrap(sha256.New, 16, "OpenPGP X25519", eph, peer, shared, key)
+	return eph, wrapped, err
+}
+
+// hkdfWrap wraps key (AES key wrap) under a kekLen-octet key derived with
+// HKDF(h) from ephemeral ‖ recipient ‖ shared and info, as RFC 9580
+// §5.1.6 and §5.1.7 do for X25519 and X448.
+func hkdfWrap(h func() hash.Hash, kekLen int, info string, eph, peer, shared, key []byte) ([]byte, error) {
 	ikm := append(append(append([]byte{}, eph...), peer...), shared...)
 	defer clear(ikm)
-	kek := make([]byte, 16)
+	kek := make([]byte, kekLen)
 	defer clear(kek)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, ikm, nil, []byte("OpenPGP X25519")), kek); err != nil {
-		return nil, nil, err
+	if _, err := io.ReadFull(hkdf.New(h, ikm, nil, []byte(info)), kek); err != nil {
+		return nil, err
 	}
-	wrapped, err = keywrap.Wrap(kek, key)
-	return eph, wrapped, err
+	return keywrap.Wrap(kek, key)
 }
 
 // x448Base is X448's base point, u = 5.
@@ -329,14 +336,7 @@ func x448Wrap(rand io.Reader, peer, key []byte) (eph, wrapped []byte, err error)
 	if !x448.Shared(&shared, &sk, &pk) {
 		return nil, nil, errors.New("X448 with the recipient key: low-order public key")
 	}
-	ikm := append(append(append([]byte{}, pub[:]...), peer...), shared[:]...)
-	defer clear(ikm)
-	kek := make([]byte, 32)
-	defer clear(kek)
-	if _, err := io.ReadFull(hkdf.New(sha512.New, ikm, nil, []byte("OpenPGP X448")), kek); err != nil {
-		return nil, nil, err
-	}
-	wrapped, err = keywrap.Wrap(kek, key)
+	wrapped, err = hkdfWrap(sha512.New, 32, "OpenPGP X448", pub[:], peer, shared[:], key)
 	return pub[:], wrapped, err
 }
 

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +52,6 @@ func TestMkinitcpioHook(t *testing.T) {
 	}
 	ptm, pts := busyboxChroot(t, root)
 	defer ptm.Close()
-	defer pts.Close()
 	os.Symlink("../bin/busybox", filepath.Join(root, "usr", "bin", "ash"))
 
 	// What mkinitcpio's init does: cmdline variables, then run_hook of each
@@ -68,22 +65,8 @@ read -r go < /dev/console
 run_cleanuphook
 echo "CLEANUP-RETURNED"
 `, f.RootUUID)
-	cmd := exec.Command("chroot", root, "/bin/ash", "-c", runtime)
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pts.Close()
-	con := newConsole(ptm)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-	}()
+	h := startInChroot(t, root, ptm, pts, runtime)
+	con := h.con
 
 	con.expect(t, "keyunlock's passphrase prompt", promptRE(f), time.Minute)
 	con.send(t, "not the passphrase\n")
@@ -107,14 +90,7 @@ echo "CLEANUP-RETURNED"
 
 	con.send(t, "go\n")
 	con.expect(t, "run_cleanuphook returning", regexp.MustCompile(`CLEANUP-RETURNED`), time.Minute)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("hook script failed: %v\n%s", err, con.text())
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("hook script did not exit\n%s", con.text())
-	}
+	h.wait(t)
 	if exists(kf) {
 		t.Fatalf("run_cleanuphook left /crypto_keyfile.bin behind")
 	}

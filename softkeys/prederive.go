@@ -98,9 +98,7 @@ func (k *Key) prederive(secret []byte) bool {
 	k.pre = pd
 	own := append([]byte(nil), secret...)
 	go func() {
-		out := make([]byte, k.prot.cipher.KeySize())
-		derivations.Add(1)
-		err := k.prot.s2k.Derive(out, own)
+		out, err := k.runS2K(own)
 		core.Wipe(own)
 		k.preMu.Lock()
 		if pd.dropped {

@@ -44,6 +44,14 @@ func (k *Key) deriveID() string {
 	return fmt.Sprintf("%+v/%x/%d", *k.prot.s2k, k.prot.s2k.Salt, k.prot.cipher.KeySize())
 }
 
+// runS2K derives k's key-encryption key from secret into a new buffer of
+// the cipher's key size, counting the derivation.
+func (k *Key) runS2K(secret []byte) ([]byte, error) {
+	out := make([]byte, k.prot.cipher.KeySize())
+	derivations.Add(1)
+	return out, k.prot.s2k.Derive(out, secret)
+}
+
 // derive runs the S2K of p into a new buffer of the cipher's key size, or
 // takes the key Prederive derived from the same secret.
 func (k *Key) derive(secret []byte, cache *deriveCache) ([]byte, error) {
@@ -55,9 +63,7 @@ func (k *Key) derive(secret []byte, cache *deriveCache) ([]byte, error) {
 	}
 	out, err, ok := k.takePrederived(secret, id)
 	if !ok {
-		out = make([]byte, k.prot.cipher.KeySize())
-		derivations.Add(1)
-		err = k.prot.s2k.Derive(out, secret)
+		out, err = k.runS2K(secret)
 	}
 	if err != nil {
 		core.Wipe(out)
